@@ -1,0 +1,63 @@
+//! The engine's public contract: what a caller passes in and what it gets back.
+
+/// Samples per second of the audio every engine takes.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// What the caller asks of one transcription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscribeOptions {
+    /// Whisper language code (ISO 639-1, see `harken_types::normalize_language_code`);
+    /// `None` detects the language from the speech.
+    pub language: Option<String>,
+    /// Label words with `speaker_N`.
+    pub diarize: bool,
+    /// Known number of speakers, when the caller knows it.
+    pub num_speakers: Option<usize>,
+    /// Emit `audio_event` items such as `(laughter)`.
+    pub tag_audio_events: bool,
+}
+
+impl Default for TranscribeOptions {
+    fn default() -> Self {
+        TranscribeOptions { language: None, diarize: true, num_speakers: None, tag_audio_events: true }
+    }
+}
+
+/// Receives the fraction of the work done, 0.0 to 1.0. Called from the engine's thread.
+pub type Progress<'a> = &'a (dyn Fn(f32) + Sync);
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The request cannot be honoured (unknown language, unsupported option).
+    #[error("{0}")]
+    Invalid(String),
+    /// The model failed; retrying the same input is unlikely to help.
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// A speech-to-text engine. Implementations load their models once and are shared between
+/// threads; `transcribe` blocks (it is CPU-bound), so async callers run it on a blocking thread.
+pub trait SpeechEngine: Send + Sync {
+    /// Transcribes 16 kHz mono samples.
+    fn transcribe(
+        &self,
+        samples: &[f32],
+        options: &TranscribeOptions,
+        progress: Progress<'_>,
+    ) -> Result<harken_types::Transcript, EngineError>;
+
+    /// A short name of the loaded model, for logs and `/healthz`.
+    fn model_name(&self) -> &str;
+
+    /// Whether the engine can honour `diarize` (speaker labels) at all.
+    fn supports_diarization(&self) -> bool {
+        false
+    }
+
+    /// Whether the engine can honour `tag_audio_events` at all.
+    fn supports_audio_events(&self) -> bool {
+        false
+    }
+}
