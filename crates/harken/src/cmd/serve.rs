@@ -1,0 +1,8 @@
+//! `harken serve` (being written).
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("harken serve is not implemented yet")
+}

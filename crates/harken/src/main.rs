@@ -1,0 +1,80 @@
+//! `harken`: one executable, a subcommand per role.
+//!
+//! Exit codes: 0 success, 1 the command failed (the error is printed on one line with its
+//! context), 2 the command line was wrong (clap's own code).
+
+mod cmd;
+mod engine;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "harken", version, about = "Self-hosted speech-to-text job server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter in `tracing` syntax (e.g. `info`, `harken=debug`).
+    #[arg(long, global = true, env = "HARKEN_LOG", default_value = "info")]
+    log: String,
+    /// Log format.
+    #[arg(long, global = true, env = "HARKEN_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API and the in-process workers.
+    Serve(cmd::serve::Args),
+    /// Transcribe files or URLs without a server and print the transcript.
+    Transcribe(cmd::transcribe::Args),
+    /// Fetch and list speech models.
+    Models(cmd::models::Args),
+    /// Create and list API keys.
+    Keys(cmd::keys::Args),
+}
+
+fn init_tracing(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Transcribe(args) => cmd::transcribe::run(args).await,
+            Command::Models(args) => cmd::models::run(args).await,
+            Command::Keys(args) => cmd::keys::run(args).await,
+        }
+    });
+    if let Err(err) = result {
+        eprintln!("harken: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
