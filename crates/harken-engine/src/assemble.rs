@@ -1,0 +1,92 @@
+//! Assembly of timed words into the contract's transcript: a `spacing` item between
+//! consecutive items, times non-decreasing and inside the audio, `text` = concatenation.
+
+use harken_types::{Transcript, Word, WordKind};
+
+/// A word or event with absolute times, its text carrying the whitespace that preceded it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Item {
+    pub(crate) text: String,
+    pub(crate) start: f64,
+    pub(crate) end: f64,
+    pub(crate) logprob: f64,
+    pub(crate) kind: WordKind,
+}
+
+/// Builds the transcript. Items must be in time order; overlapping times are resolved by
+/// ending the earlier item where the next one starts.
+pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, language_probability: f32) -> Transcript {
+    let mut words: Vec<Word> = Vec::with_capacity(items.len() * 2);
+    for item in items {
+        let trimmed = item.text.trim_start();
+        if trimmed.trim().is_empty() {
+            continue;
+        }
+        let gap = &item.text[..item.text.len() - trimmed.len()];
+        let floor = words.last().map_or(0.0, |w| w.start);
+        let start = round3(item.start.clamp(floor, duration));
+        let end = round3(item.end.clamp(start, duration));
+        if let Some(prev) = words.last_mut() {
+            prev.end = prev.end.min(start);
+            let spaced = !gap.is_empty() || prev.kind == WordKind::AudioEvent || item.kind == WordKind::AudioEvent;
+            let spacing = Word {
+                text: if spaced { " ".to_owned() } else { String::new() },
+                start: prev.end,
+                end: start,
+                kind: WordKind::Spacing,
+                speaker_id: None,
+                logprob: 0.0,
+            };
+            words.push(spacing);
+        }
+        let text = trimmed.trim_end().to_owned();
+        words.push(Word { text, start, end, kind: item.kind, speaker_id: None, logprob: item.logprob });
+    }
+    let text = words.iter().map(|w| w.text.as_str()).collect();
+    Transcript { language_code: language_code.to_owned(), language_probability, text, words }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(text: &str, start: f64, end: f64) -> Item {
+        Item { text: text.to_owned(), start, end, logprob: -0.1, kind: WordKind::Word }
+    }
+
+    #[test]
+    fn spacing_between_words_and_text_is_the_concatenation() {
+        let t = transcript(vec![item("Ask", 0.1, 0.4), item(" not.", 0.5, 0.9)], 2.0, "eng", 0.9);
+        assert_eq!(t.text, "Ask not.");
+        assert_eq!(t.words.len(), 3);
+        assert_eq!(t.words[1].kind, WordKind::Spacing);
+        assert_eq!((t.words[1].start, t.words[1].end), (0.4, 0.5));
+        t.check().unwrap();
+    }
+
+    #[test]
+    fn overlaps_and_out_of_range_times_are_repaired() {
+        let t = transcript(vec![item("a", 0.5, 1.2), item(" b", 0.9, 1.0), item(" c", 1.5, 9.0)], 2.0, "eng", 0.9);
+        t.check().unwrap();
+        assert!(t.words.iter().all(|w| w.end <= 2.0));
+    }
+
+    #[test]
+    fn unspaced_scripts_get_empty_spacing() {
+        let t = transcript(vec![item("你好", 0.0, 0.5), item("世界", 0.5, 1.0)], 1.0, "zho", 0.9);
+        assert_eq!(t.text, "你好世界");
+        assert_eq!(t.words[1].text, "");
+        t.check().unwrap();
+    }
+
+    #[test]
+    fn nothing_in_gives_an_empty_transcript() {
+        let t = transcript(vec![], 3.0, "eng", 0.0);
+        assert_eq!(t.text, "");
+        assert!(t.words.is_empty());
+    }
+}

@@ -1,0 +1,153 @@
+//! Voice activity detection and the cut of a recording into Whisper windows.
+//!
+//! Scores come from `earshot` (a small pure-Rust network, weights embedded) on 16 ms frames.
+//! Frame scores become speech regions with Silero's hysteresis rules (enter above `threshold`,
+//! leave after `min_silence` below `threshold - 0.15`), padded on both sides; regions are then
+//! packed greedily into windows of at most 30 s, so each window is one `generate` call and
+//! the silence between windows is never decoded (no "Thank you." on silence).
+
+/// Samples per VAD frame (16 ms at 16 kHz), fixed by earshot.
+pub(crate) const FRAME: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct VadParams {
+    pub(crate) threshold: f32,
+    /// Silence (in samples) that ends a region.
+    pub(crate) min_silence: usize,
+    /// Regions shorter than this (in samples) are dropped.
+    pub(crate) min_speech: usize,
+    /// Samples added on each side of a region.
+    pub(crate) pad: usize,
+}
+
+impl Default for VadParams {
+    fn default() -> Self {
+        VadParams { threshold: 0.5, min_silence: 16_000, min_speech: 4_000, pad: 6_400 }
+    }
+}
+
+/// A half-open span of samples `[start, end)`.
+pub(crate) type Span = (usize, usize);
+
+/// Speech probability for every 16 ms frame of `samples`.
+pub(crate) fn frame_scores(samples: &[f32]) -> Vec<f32> {
+    let mut detector = earshot::Detector::default();
+    let mut frame = [0.0f32; FRAME];
+    samples
+        .chunks(FRAME)
+        .map(|chunk| {
+            frame[..chunk.len()].copy_from_slice(chunk);
+            frame[chunk.len()..].fill(0.0);
+            detector.predict_f32(&frame)
+        })
+        .collect()
+}
+
+/// Speech regions (in samples) from frame scores.
+pub(crate) fn speech_regions(scores: &[f32], total: usize, p: &VadParams) -> Vec<Span> {
+    let neg = (p.threshold - 0.15).max(0.01);
+    let mut regions: Vec<Span> = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut silence_since: Option<usize> = None;
+    for (i, &s) in scores.iter().enumerate() {
+        let at = i * FRAME;
+        if s >= p.threshold {
+            silence_since = None;
+            start.get_or_insert(at);
+        } else if let Some(st) = start {
+            if s < neg {
+                let since = *silence_since.get_or_insert(at);
+                if at + FRAME - since >= p.min_silence {
+                    regions.push((st, since));
+                    start = None;
+                    silence_since = None;
+                }
+            }
+        }
+    }
+    if let Some(st) = start {
+        regions.push((st, silence_since.unwrap_or(total)));
+    }
+    regions.retain(|(a, b)| b - a >= p.min_speech);
+    // Pad, and merge regions the padding made touch.
+    let mut padded: Vec<Span> = Vec::new();
+    for (a, b) in regions {
+        let (a, b) = (a.saturating_sub(p.pad), (b + p.pad).min(total));
+        match padded.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => padded.push((a, b)),
+        }
+    }
+    padded
+}
+
+/// Packs regions into windows of at most `max_len` samples. A region longer than a window is
+/// cut where the speech score is lowest in the last third of the window (a pause, usually).
+pub(crate) fn windows(regions: &[Span], scores: &[f32], max_len: usize) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    for &(mut a, b) in regions {
+        while b - a > max_len {
+            let cut = quietest_point(scores, a + max_len * 2 / 3, a + max_len);
+            out.push((a, cut));
+            a = cut;
+        }
+        match out.last_mut() {
+            Some(last) if b - last.0 <= max_len && a.saturating_sub(last.1) < max_len / 6 => last.1 = b,
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+fn quietest_point(scores: &[f32], from: usize, to: usize) -> usize {
+    let (f0, f1) = (from / FRAME, (to / FRAME).min(scores.len()));
+    (f0..f1)
+        .min_by(|&x, &y| scores[x].total_cmp(&scores[y]))
+        .map(|f| f * FRAME)
+        .filter(|&s| s > from.saturating_sub(FRAME))
+        .unwrap_or(to)
+        .clamp(from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scores(pattern: &[(f32, usize)]) -> Vec<f32> {
+        pattern.iter().flat_map(|&(s, n)| std::iter::repeat_n(s, n)).collect()
+    }
+
+    #[test]
+    fn short_pauses_do_not_split_and_long_ones_do() {
+        let p = VadParams { threshold: 0.5, min_silence: 10 * FRAME, min_speech: 0, pad: 0 };
+        let s = scores(&[(0.0, 10), (0.9, 20), (0.1, 5), (0.9, 20), (0.1, 30), (0.9, 10)]);
+        let total = s.len() * FRAME;
+        let r = speech_regions(&s, total, &p);
+        assert_eq!(r, vec![(10 * FRAME, 55 * FRAME), (85 * FRAME, total)]);
+    }
+
+    #[test]
+    fn silence_gives_no_region() {
+        let s = vec![0.01; 1000];
+        assert!(speech_regions(&s, 1000 * FRAME, &VadParams::default()).is_empty());
+    }
+
+    #[test]
+    fn windows_never_exceed_the_limit() {
+        let s = vec![0.9; 10_000];
+        let w = windows(&[(0, 10_000 * FRAME)], &s, 480_000);
+        assert!(w.iter().all(|(a, b)| b - a <= 480_000 && b > a));
+        assert_eq!(w.first().unwrap().0, 0);
+        assert_eq!(w.last().unwrap().1, 10_000 * FRAME);
+        for pair in w.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0);
+        }
+    }
+
+    #[test]
+    fn nearby_regions_share_a_window() {
+        let s = vec![0.0; 2000];
+        let w = windows(&[(0, 16_000), (32_000, 48_000), (400_000, 460_000)], &s, 480_000);
+        assert_eq!(w, vec![(0, 48_000), (400_000, 460_000)]);
+    }
+}

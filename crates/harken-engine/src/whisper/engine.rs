@@ -1,0 +1,310 @@
+//! [`WhisperEngine`]: the model, loaded once, and the transcription pipeline over it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
+use harken_types::{iso639_1_to_3, normalize_language_code, Transcript, WordKind};
+
+use super::tokenizer::Tokenizer;
+use super::words::{spread_words, words_from_alignment, Alignment, TimedWord};
+use crate::api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
+use crate::assemble::{self, Item};
+use crate::mel::{MelExtractor, FRAMES_PER_WINDOW, HOP, SAMPLES_PER_WINDOW};
+use crate::vad::{self, Span, VadParams};
+
+/// How to load and run the model.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// A CTranslate2 Whisper directory (`model.bin`, `config.json`, `vocabulary.txt`).
+    pub model_dir: PathBuf,
+    /// Shown in logs and health output.
+    pub model_name: String,
+    /// Inference threads; 0 = one per core. Never more than the cores.
+    pub threads: usize,
+    /// Beam width (faster-whisper's default, 5).
+    pub beam_size: usize,
+    /// Windows encoded and decoded together. Larger is faster and uses more memory.
+    pub batch_size: usize,
+    /// Weight precision on load: `int8` (default), `int8_float32`, `float32`, `float16`, ...
+    pub compute_type: String,
+}
+
+impl EngineConfig {
+    pub fn new(model_dir: impl Into<PathBuf>, model_name: impl Into<String>) -> Self {
+        EngineConfig {
+            model_dir: model_dir.into(),
+            model_name: model_name.into(),
+            threads: 0,
+            beam_size: 5,
+            batch_size: 4,
+            compute_type: "int8".to_owned(),
+        }
+    }
+}
+
+/// Whisper loaded once; `transcribe` may be called from several threads.
+pub struct WhisperEngine {
+    model: Whisper,
+    tok: Tokenizer,
+    mel: MelExtractor,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for WhisperEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperEngine").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// One window of audio on its way through the model.
+struct Window {
+    span: Span,
+    features: Vec<f32>,
+}
+
+/// What decoding produced for one window.
+struct Decoded {
+    tokens: Vec<usize>,
+    avg_logprob: f32,
+    no_speech_prob: f32,
+}
+
+impl WhisperEngine {
+    pub fn load(config: EngineConfig) -> anyhow::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if config.threads == 0 { cores } else { config.threads.min(cores) };
+        let ct2_config = Config {
+            device: Device::CPU,
+            compute_type: parse_compute_type(&config.compute_type)?,
+            num_threads_per_replica: threads,
+            ..Config::default()
+        };
+        let model = Whisper::new(&config.model_dir, ct2_config)
+            .with_context(|| format!("loading the Whisper model in {}", config.model_dir.display()))?;
+        let tok = Tokenizer::load(&config.model_dir)?;
+        let mel = MelExtractor::new(model.n_mels());
+        tracing::info!(model = %config.model_name, threads, compute_type = %config.compute_type, "whisper model loaded");
+        Ok(WhisperEngine { model, tok, mel, config })
+    }
+
+    fn run(&self, samples: &[f32], options: &TranscribeOptions, progress: Progress<'_>) -> anyhow::Result<Transcript> {
+        let duration = samples.len() as f64 / SAMPLE_RATE as f64;
+        let scores = vad::frame_scores(samples);
+        let regions = vad::speech_regions(&scores, samples.len(), &VadParams::default());
+        let spans = vad::windows(&regions, &scores, SAMPLES_PER_WINDOW);
+        let mut language = options.language.clone();
+        let mut language_probability = if language.is_some() { 1.0 } else { 0.0 };
+        let mut items: Vec<Item> = Vec::new();
+        let batch_size = self.config.batch_size.max(1);
+        for (b, batch) in spans.chunks(batch_size).enumerate() {
+            let mut windows: Vec<Window> = batch
+                .iter()
+                .map(|&span| Window { span, features: self.mel.window_features(&samples[span.0..span.1]) })
+                .collect();
+            let encoded = self.encode(&mut windows)?;
+            let lang = match &language {
+                Some(l) => l.clone(),
+                None => {
+                    let (l, p) = self.detect_language(&encoded, &windows)?;
+                    language_probability = p;
+                    language = Some(l.clone());
+                    l
+                }
+            };
+            let decoded = self.decode(&encoded, windows.len(), &lang)?;
+            let timed = self.align(&encoded, &windows, &decoded, &lang)?;
+            for ((window, d), words) in windows.iter().zip(&decoded).zip(timed) {
+                if d.no_speech_prob > 0.6 && d.avg_logprob < -1.0 {
+                    continue; // Whisper's own "this window is not speech" rule.
+                }
+                let offset = window.span.0 as f64 / SAMPLE_RATE as f64;
+                let window_end = window.span.1 as f64 / SAMPLE_RATE as f64;
+                for w in words {
+                    if is_markup(&w.text) {
+                        continue; // "[Music]", "(laughs)": never words (events are tagged elsewhere).
+                    }
+                    items.push(Item {
+                        text: w.text,
+                        start: (offset + w.start).min(window_end),
+                        end: (offset + w.end).min(window_end),
+                        logprob: w.probability.max(1e-6).ln(),
+                        kind: WordKind::Word,
+                    });
+                }
+            }
+            progress(((b + 1) * batch_size).min(spans.len()) as f32 / spans.len() as f32);
+        }
+        let whisper_code = language.unwrap_or_else(|| self.default_language().to_owned());
+        let code = iso639_1_to_3(&whisper_code).unwrap_or("und");
+        Ok(assemble::transcript(items, duration, code, language_probability))
+    }
+
+    fn default_language(&self) -> &'static str {
+        "en"
+    }
+
+    fn encode(&self, windows: &mut [Window]) -> anyhow::Result<StorageView<'static>> {
+        let n_mels = self.mel.n_mels();
+        let mut batch: Vec<f32> = Vec::with_capacity(windows.len() * n_mels * FRAMES_PER_WINDOW);
+        for w in windows.iter_mut() {
+            batch.append(&mut w.features);
+        }
+        let shape = [windows.len(), n_mels, FRAMES_PER_WINDOW];
+        let view = StorageView::new(&shape, &mut batch, Device::CPU)?;
+        self.model.encode(&view, false).context("encoding audio")
+    }
+
+    /// The most likely language over the batch's windows, weighted by their length.
+    fn detect_language(&self, encoded: &StorageView<'_>, windows: &[Window]) -> anyhow::Result<(String, f32)> {
+        if !self.tok.multilingual {
+            return Ok(("en".to_owned(), 1.0));
+        }
+        let results = self.model.detect_language(encoded).context("detecting the language")?;
+        let mut totals: Vec<(String, f64)> = Vec::new();
+        let mut weight_sum = 0.0;
+        for (window, candidates) in windows.iter().zip(results) {
+            let weight = (window.span.1 - window.span.0) as f64;
+            weight_sum += weight;
+            for c in candidates {
+                let (token, p) = detection_fields(&c)?;
+                let code = token.trim_start_matches("<|").trim_end_matches("|>").to_owned();
+                match totals.iter_mut().find(|(l, _)| *l == code) {
+                    Some((_, t)) => *t += weight * p as f64,
+                    None => totals.push((code, weight * p as f64)),
+                }
+            }
+        }
+        let (code, total) = totals
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .context("language detection returned no candidates")?;
+        Ok((code, (total / weight_sum.max(1.0)) as f32))
+    }
+
+    fn prompt(&self, language: &str) -> Vec<String> {
+        let mut ids = self.tok.sot_sequence(language);
+        ids.push(self.tok.no_timestamps);
+        ids.into_iter().map(|id| self.tok.token_str(id).to_owned()).collect()
+    }
+
+    fn decode(&self, encoded: &StorageView<'_>, n: usize, language: &str) -> anyhow::Result<Vec<Decoded>> {
+        let prompts = vec![self.prompt(language); n];
+        let options = WhisperOptions {
+            beam_size: self.config.beam_size,
+            return_scores: true,
+            return_no_speech_prob: true,
+            ..WhisperOptions::default()
+        };
+        let results = self.model.generate(encoded, &prompts, &options)?;
+        Ok(results
+            .into_iter()
+            .map(|r| Decoded {
+                tokens: r.sequences_ids.into_iter().next().unwrap_or_default().into_iter().filter(|&t| self.tok.is_text(t)).collect(),
+                avg_logprob: r.scores.first().copied().unwrap_or(0.0),
+                no_speech_prob: r.no_speech_prob,
+            })
+            .collect())
+    }
+
+    fn align(&self, encoded: &StorageView<'_>, windows: &[Window], decoded: &[Decoded], language: &str) -> anyhow::Result<Vec<Vec<TimedWord>>> {
+        let text_tokens: Vec<Vec<usize>> = decoded.iter().map(|d| d.tokens.clone()).collect();
+        let num_frames: Vec<usize> = windows.iter().map(|w| ((w.span.1 - w.span.0) / HOP).max(1)).collect();
+        let sot = self.tok.sot_sequence(language);
+        let has_text = text_tokens.iter().any(|t| !t.is_empty());
+        let alignments = if has_text { self.model.align(encoded, &sot, &text_tokens, &num_frames, 7)? } else { Vec::new() };
+        Ok(windows
+            .iter()
+            .zip(&text_tokens)
+            .enumerate()
+            .map(|(i, (window, tokens))| {
+                if tokens.is_empty() {
+                    return Vec::new();
+                }
+                let seconds = (window.span.1 - window.span.0) as f64 / SAMPLE_RATE as f64;
+                alignments
+                    .get(i)
+                    .and_then(|a| {
+                        let alignment = Alignment {
+                            path: a.alignments.iter().map(|p| (p.token_x, p.frame_x)).collect(),
+                            token_probs: a.text_token_probs.clone(),
+                        };
+                        words_from_alignment(&self.tok, tokens, &alignment, language)
+                    })
+                    .unwrap_or_else(|| spread_words(&self.tok, tokens, language, seconds))
+            })
+            .collect())
+    }
+}
+
+impl SpeechEngine for WhisperEngine {
+    fn transcribe(&self, samples: &[f32], options: &TranscribeOptions, progress: Progress<'_>) -> Result<Transcript, EngineError> {
+        let mut options = options.clone();
+        if let Some(requested) = options.language.take().filter(|l| !l.trim().is_empty()) {
+            let code = normalize_language_code(&requested)
+                .ok_or_else(|| EngineError::Invalid(format!("language_code: unknown language \"{requested}\"; expected an ISO 639-1 or 639-3 code such as \"en\" or \"eng\"")))?;
+            if !self.tok.multilingual && code != "en" {
+                return Err(EngineError::Invalid(format!(
+                    "language_code: model {} transcribes English only, got \"{requested}\"",
+                    self.config.model_name
+                )));
+            }
+            options.language = Some(code.to_owned());
+        }
+        self.run(samples, &options, progress).map_err(|e| EngineError::Inference(format!("{e:#}")))
+    }
+
+    fn model_name(&self) -> &str {
+        &self.config.model_name
+    }
+}
+
+/// Non-speech annotations Whisper learned from captions: "[Music]", "(laughs)", "*applause*", "♪".
+fn is_markup(word: &str) -> bool {
+    let w = word.trim().trim_end_matches(['.', ',', '!', '?']);
+    let bracketed = |o: char, c: char| w.starts_with(o) && w.ends_with(c);
+    w.is_empty() || bracketed('[', ']') || bracketed('(', ')') || bracketed('*', '*') || w.chars().all(|c| "♪♫♬-".contains(c))
+}
+
+fn parse_compute_type(s: &str) -> anyhow::Result<ComputeType> {
+    Ok(match s {
+        "int8" => ComputeType::INT8,
+        "int8_float32" => ComputeType::INT8_FLOAT32,
+        "int8_float16" => ComputeType::INT8_FLOAT16,
+        "int16" => ComputeType::INT16,
+        "float32" => ComputeType::FLOAT32,
+        "float16" => ComputeType::FLOAT16,
+        "bfloat16" => ComputeType::BFLOAT16,
+        "auto" => ComputeType::AUTO,
+        "default" => ComputeType::DEFAULT,
+        other => anyhow::bail!("compute type: expected int8, int8_float32, int8_float16, int16, float32, float16, bfloat16, auto or default, got \"{other}\""),
+    })
+}
+
+/// ct2rs 0.10 keeps `DetectionResult`'s fields private and offers no getters; its `Debug`
+/// output (`DetectionResult { language: "<|en|>", probability: 0.98 }`) is the only way in.
+fn detection_fields(r: &ct2rs::sys::DetectionResult) -> anyhow::Result<(String, f32)> {
+    let s = format!("{r:?}");
+    let language = s.split('"').nth(1).context("language in detection result")?.to_owned();
+    let probability = s
+        .rsplit("probability: ")
+        .next()
+        .and_then(|p| p.trim_end_matches([' ', '}']).parse().ok())
+        .context("probability in detection result")?;
+    Ok((language, probability))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caption_markup_is_recognised() {
+        for m in ["[Music]", " (laughs)", "*applause*", "♪", "[BLANK_AUDIO]", "(Laughter)."] {
+            assert!(is_markup(m), "{m}");
+        }
+        for w in ["Hello", " (so", "world)", "3*4"] {
+            assert!(!is_markup(w), "{w}");
+        }
+    }
+}

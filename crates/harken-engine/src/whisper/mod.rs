@@ -1,0 +1,14 @@
+//! Whisper on CTranslate2: our own front end over `ct2rs::sys::Whisper`.
+//!
+//! Why not `ct2rs::Whisper`: it cuts audio at hard 30 s boundaries (words lost at the cuts),
+//! sends language tokens to English-only models, and has no VAD, word timing or batching.
+//! Here: VAD windows → log-mel → one `encode` per batch → language detection on speech →
+//! batched `generate` → `align` for word times → assembly.
+
+#[cfg(feature = "whisper")]
+mod engine;
+mod tokenizer;
+mod words;
+
+#[cfg(feature = "whisper")]
+pub use engine::{EngineConfig, WhisperEngine};
