@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use harken_engine::SpeechEngine;
+use anyhow::Context;
+use harken_engine::{EngineConfig, SpeechEngine, WhisperEngine};
 
 /// Engine settings common to every subcommand that transcribes.
 #[derive(Debug, Clone, clap::Args)]
@@ -12,15 +13,41 @@ pub struct EngineArgs {
     /// faster-whisper (CTranslate2) model directory.
     #[arg(long, env = "HARKEN_MODEL", default_value = "base")]
     pub model: String,
-    /// Where fetched models live.
+    /// Where fetched models live [default: ~/.cache/harken/models].
     #[arg(long, env = "HARKEN_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
     /// CPU threads for inference (at most the number of cores; 0 = all cores).
     #[arg(long, env = "HARKEN_THREADS", default_value_t = 0)]
     pub threads: usize,
+    /// Beam width of the decoder.
+    #[arg(long, env = "HARKEN_BEAM_SIZE", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub beam_size: u16,
+    /// Speech windows (up to 30 s each) decoded together: faster, more memory.
+    #[arg(long, env = "HARKEN_BATCH_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub batch_size: u16,
+    /// Precision of the weights at run time.
+    #[arg(long, env = "HARKEN_COMPUTE_TYPE", default_value = "int8")]
+    pub compute_type: String,
+}
+
+impl EngineArgs {
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(harken_models::default_models_dir)
+    }
 }
 
 /// Loads the engine, fetching the model first when it is a known name not yet installed.
-pub fn load(_args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
-    anyhow::bail!("the Whisper engine is not wired in yet")
+pub async fn load(args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
+    let model_dir = harken_models::ensure(&args.models_dir(), &args.model)
+        .await
+        .with_context(|| format!("preparing model `{}`", args.model))?;
+    let mut config = EngineConfig::new(model_dir, args.model.clone());
+    config.threads = args.threads;
+    config.beam_size = args.beam_size.into();
+    config.batch_size = args.batch_size.into();
+    config.compute_type = args.compute_type.clone();
+    let engine = tokio::task::spawn_blocking(move || WhisperEngine::load(config))
+        .await
+        .context("the model loading thread panicked")??;
+    Ok(Arc::new(engine))
 }

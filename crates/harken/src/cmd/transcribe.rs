@@ -1,12 +1,177 @@
-//! `harken transcribe FILE|URL`: the engine without a server.
+//! `harken transcribe FILE|URL...`: the engine without a server.
+//!
+//! One input prints its transcript to stdout in the chosen format. Several inputs need
+//! `--output-dir`, which receives `<file stem>.<format extension>` per input; the model is
+//! loaded once for all of them.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use harken_audio::{FetchPolicy, Fetcher};
+use harken_engine::{SpeechEngine, TranscribeOptions};
+use harken_types::Transcript;
+
+use crate::engine::{self, EngineArgs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The contract's transcript object (ElevenLabs format).
+    Json,
+    /// Plain text.
+    Text,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    Vtt,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Text => "txt",
+            Format::Srt => "srt",
+            Format::Vtt => "vtt",
+        }
+    }
+
+    fn render(self, t: &Transcript) -> anyhow::Result<String> {
+        Ok(match self {
+            Format::Json => serde_json::to_string_pretty(t)? + "\n",
+            Format::Text => harken_export::text(t),
+            Format::Srt => harken_export::srt(t),
+            Format::Vtt => harken_export::vtt(t),
+        })
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Audio files or http(s) URLs.
     #[arg(required = true)]
     pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Language of the speech (ISO 639-1 or 639-3, e.g. `en`, `eng`); detected when absent.
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Label each word with its speaker.
+    #[arg(long, overrides_with = "no_diarize")]
+    pub diarize: bool,
+    #[arg(long, hide = true)]
+    pub no_diarize: bool,
+    /// Number of speakers, when known (implies --diarize).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub num_speakers: Option<u16>,
+    /// Mark non-speech sounds such as (laughter) as audio events.
+    #[arg(long, overrides_with = "no_tag_audio_events")]
+    pub tag_audio_events: bool,
+    #[arg(long, hide = true)]
+    pub no_tag_audio_events: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
+    /// Write one file per input here instead of printing (required for several inputs).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
 }
 
-pub async fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.inputs.len() > 1 && args.output_dir.is_none() {
+        bail!("{} inputs given: pass --output-dir to write one transcript per input", args.inputs.len());
+    }
+    let engine = engine::load(&args.engine).await?;
+    let options = TranscribeOptions {
+        language: args.language.clone(),
+        diarize: args.diarize || args.num_speakers.is_some(),
+        num_speakers: args.num_speakers.map(usize::from),
+        tag_audio_events: args.tag_audio_events,
+    };
+    check_supported(engine.as_ref(), &options)?;
+    // The command line is the user's own machine: local addresses are theirs to read.
+    let fetcher = Fetcher::new(FetchPolicy { allow_private: true, ..FetchPolicy::default() })?;
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    for input in &args.inputs {
+        let transcript = transcribe_one(&engine, &fetcher, scratch.path(), input, &options)
+            .await
+            .with_context(|| format!("transcribing {input}"))?;
+        let rendered = args.format.render(&transcript)?;
+        match &args.output_dir {
+            Some(dir) => {
+                let path = dir.join(format!("{}.{}", stem(input), args.format.extension()));
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::write(&path, rendered).with_context(|| format!("writing {}", path.display()))?;
+            }
+            None => write_stdout(&rendered)?,
+        }
+    }
+    Ok(())
+}
+
+fn check_supported(engine: &dyn SpeechEngine, options: &TranscribeOptions) -> anyhow::Result<()> {
+    if options.diarize && !engine.supports_diarization() {
+        bail!("--diarize/--num-speakers: speaker diarization is not available in this build yet");
+    }
+    if options.tag_audio_events && !engine.supports_audio_events() {
+        bail!("--tag-audio-events: audio event tagging is not available in this build yet");
+    }
+    Ok(())
+}
+
+async fn transcribe_one(
+    engine: &Arc<dyn SpeechEngine>,
+    fetcher: &Fetcher,
+    scratch: &Path,
+    input: &str,
+    options: &TranscribeOptions,
+) -> anyhow::Result<Transcript> {
+    let path = if input.starts_with("http://") || input.starts_with("https://") {
+        fetcher.fetch_to_file(input, scratch).await?.path
+    } else {
+        PathBuf::from(input)
+    };
+    let audio = tokio::task::spawn_blocking(move || harken_audio::decode_file(&path)).await??;
+    let engine = Arc::clone(engine);
+    let options = options.clone();
+    tokio::task::spawn_blocking(move || {
+        let bar = progress_bar(audio.duration_s);
+        let report = |f: f32| bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+        let result = engine.transcribe(&audio.samples, &options, &report);
+        bar.finish_and_clear();
+        result
+    })
+    .await?
+    .map_err(anyhow::Error::from)
+}
+
+/// A bar on stderr when it is a terminal; hidden otherwise (pipes, CI logs).
+fn progress_bar(duration_s: f64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {percent}% ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("transcribing {:.0} s of audio", duration_s));
+    bar
+}
+
+fn stem(input: &str) -> String {
+    let last = input.rsplit('/').next().unwrap_or(input);
+    let last = last.split(['?', '#']).next().unwrap_or(last);
+    Path::new(last).file_stem().map_or_else(|| "audio".to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(s: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }
