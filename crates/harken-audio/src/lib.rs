@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+//!
+//! Module map: `fetch` (download), `guard` (SSRF address policy), `sniff` (content detection),
+//! `decode` (demux + decode + mix), `opus` (libopus adapter), `resample` (streaming 16 kHz).
+
+mod decode;
+mod fetch;
+mod guard;
+mod opus;
+mod resample;
+mod sniff;
+
+pub use decode::{decode_file, decode_file_channels, DecodeError, DecodedAudio};
+pub use fetch::{FetchError, FetchPolicy, FetchedFile, Fetcher};
+pub use resample::TARGET_RATE;
+pub use sniff::{sniff, AudioFormat, SNIFF_LEN};
