@@ -63,7 +63,16 @@ struct Window {
     features: Vec<f32>,
 }
 
+/// Sampling temperatures tried, in order, when beam search output looks like a hallucination
+/// (Whisper's and faster-whisper's schedule).
+const FALLBACK_TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
+/// Text that compresses better than this is repetitive ("the the the ...").
+const MAX_COMPRESSION_RATIO: f64 = 2.4;
+const MIN_AVG_LOGPROB: f32 = -1.0;
+const NO_SPEECH_THRESHOLD: f32 = 0.6;
+
 /// What decoding produced for one window.
+#[derive(Debug, Default)]
 struct Decoded {
     tokens: Vec<usize>,
     avg_logprob: f32,
@@ -112,10 +121,15 @@ impl WhisperEngine {
                     l
                 }
             };
-            let decoded = self.decode(&encoded, windows.len(), &lang)?;
+            let mut decoded = self.decode(&encoded, windows.len(), &lang)?;
+            for (window, d) in windows.iter().zip(decoded.iter_mut()) {
+                if self.needs_fallback(d) {
+                    *d = self.decode_with_fallback(&samples[window.span.0..window.span.1], &lang, std::mem::take(d))?;
+                }
+            }
             let timed = self.align(&encoded, &windows, &decoded, &lang)?;
             for ((window, d), words) in windows.iter().zip(&decoded).zip(timed) {
-                if d.no_speech_prob > 0.6 && d.avg_logprob < -1.0 {
+                if d.is_silence() {
                     continue; // Whisper's own "this window is not speech" rule.
                 }
                 let offset = window.span.0 as f64 / SAMPLE_RATE as f64;
@@ -207,6 +221,53 @@ impl WhisperEngine {
             .collect())
     }
 
+    /// Beam search output that repeats itself or is improbable, and is not silence.
+    fn needs_fallback(&self, d: &Decoded) -> bool {
+        !d.tokens.is_empty()
+            && !d.is_silence()
+            && (compression_ratio(&self.tok.decode(&d.tokens)) > MAX_COMPRESSION_RATIO || d.avg_logprob < MIN_AVG_LOGPROB)
+    }
+
+    /// Decodes one window again by sampling at rising temperatures; keeps the first acceptable
+    /// result, else the most probable one seen.
+    fn decode_with_fallback(&self, window: &[f32], language: &str, first: Decoded) -> anyhow::Result<Decoded> {
+        let mut windows = vec![Window { span: (0, window.len()), features: self.mel.window_features(window) }];
+        let encoded = self.encode(&mut windows)?;
+        let mut best = first;
+        for temperature in FALLBACK_TEMPERATURES {
+            let options = WhisperOptions {
+                beam_size: 1,
+                sampling_topk: 0,
+                sampling_temperature: temperature,
+                num_hypotheses: 5,
+                return_scores: true,
+                return_no_speech_prob: true,
+                ..WhisperOptions::default()
+            };
+            let result = self.model.generate(&encoded, &[self.prompt(language)], &options)?.into_iter().next();
+            let Some(r) = result else { continue };
+            let candidate = r
+                .sequences_ids
+                .into_iter()
+                .zip(r.scores)
+                .map(|(ids, score)| Decoded {
+                    tokens: ids.into_iter().filter(|&t| self.tok.is_text(t)).collect(),
+                    avg_logprob: score,
+                    no_speech_prob: r.no_speech_prob,
+                })
+                .max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob));
+            let Some(candidate) = candidate else { continue };
+            tracing::debug!(temperature, avg_logprob = candidate.avg_logprob, "fallback decode");
+            if !self.needs_fallback(&candidate) {
+                return Ok(candidate);
+            }
+            if candidate.avg_logprob > best.avg_logprob {
+                best = candidate;
+            }
+        }
+        Ok(best)
+    }
+
     fn align(&self, encoded: &StorageView<'_>, windows: &[Window], decoded: &[Decoded], language: &str) -> anyhow::Result<Vec<Vec<TimedWord>>> {
         let text_tokens: Vec<Vec<usize>> = decoded.iter().map(|d| d.tokens.clone()).collect();
         let num_frames: Vec<usize> = windows.iter().map(|w| ((w.span.1 - w.span.0) / HOP).max(1)).collect();
@@ -235,6 +296,24 @@ impl WhisperEngine {
             })
             .collect())
     }
+}
+
+impl Decoded {
+    /// Whisper's own "this window is not speech" rule.
+    fn is_silence(&self) -> bool {
+        self.no_speech_prob > NO_SPEECH_THRESHOLD && self.avg_logprob < MIN_AVG_LOGPROB
+    }
+}
+
+/// Bytes of text over bytes of its zlib compression, as Whisper measures repetition.
+fn compression_ratio(text: &str) -> f64 {
+    use std::io::Write;
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let compressed = z.write_all(text.as_bytes()).and_then(|()| z.finish()).map_or(1, |v| v.len().max(1));
+    text.len() as f64 / compressed as f64
 }
 
 impl SpeechEngine for WhisperEngine {
@@ -297,6 +376,12 @@ fn detection_fields(r: &ct2rs::sys::DetectionResult) -> anyhow::Result<(String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repetition_compresses_well() {
+        assert!(compression_ratio(&"the cat sat. ".repeat(30)) > MAX_COMPRESSION_RATIO);
+        assert!(compression_ratio("And so, my fellow Americans, ask not what your country can do for you.") < MAX_COMPRESSION_RATIO);
+    }
 
     #[test]
     fn caption_markup_is_recognised() {
