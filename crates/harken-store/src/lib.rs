@@ -1,0 +1,99 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Why an object-safe trait
+//! The server holds an `Arc<dyn Store>` and the backend is chosen at run time from configuration
+//! (a data dir today, a PostgreSQL URL later). Generics would push a type parameter through every
+//! router, worker and test helper for no gain: a virtual call is nothing next to a database round
+//! trip. `#[async_trait]` boxes the futures, which keeps the trait usable as `dyn`.
+//!
+//! # Errors
+//! [`StoreError`] is this layer's error. Expected outcomes a caller must handle (no credits, a
+//! lease taken over by someone else) are their own variants; database failures are `Database` and
+//! end up as a plain 500 in the HTTP layer.
+
+mod clock;
+mod error;
+mod ids;
+pub mod sqlite;
+mod types;
+
+use std::time::Duration;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::StoreError;
+pub use ids::{new_id, sha256_hex};
+pub use sqlite::SqliteStore;
+pub use types::{
+    ApiKey, AttemptOutcome, CallbackDelivery, CreatedKey, Credits, DeliveryStatus, NewKey, NewTask,
+    Reclaimed, RetrySchedule, TaskRecord,
+};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// harken's durable state. See the crate docs for the invariants every implementation keeps.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- API keys and credits ----
+
+    /// Creates a key; the returned secret is shown once and only its SHA-256 is stored.
+    async fn create_key(&self, new: NewKey) -> Result<CreatedKey>;
+    /// The key whose secret is `secret`, if any.
+    async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>>;
+    async fn key(&self, key_id: &str) -> Result<Option<ApiKey>>;
+    /// All keys, oldest first.
+    async fn list_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Credits the key can still spend (balance minus reservations); 0 for an unknown key.
+    async fn available_credits(&self, key_id: &str) -> Result<Credits>;
+
+    // ---- tasks ----
+
+    /// Inserts a waiting task if the key has credits left, atomically with that check
+    /// (`InsufficientCredits` otherwise). `new.id` comes from [`new_id`]`("task")`.
+    async fn create_task(&self, new: NewTask) -> Result<TaskRecord>;
+    /// A task whoever owns it (for workers and the callback dispatcher).
+    async fn task(&self, task_id: &str) -> Result<Option<TaskRecord>>;
+    /// A task only if `key_id` owns it: another key's task is indistinguishable from none.
+    async fn task_for_key(&self, key_id: &str, task_id: &str) -> Result<Option<TaskRecord>>;
+
+    /// Leases the oldest waiting task to `owner` (state `queuing`, one more attempt).
+    async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<TaskRecord>>;
+    /// Extends the lease; `LeaseLost` if the task is no longer `owner`'s.
+    async fn heartbeat(&self, task_id: &str, owner: &str, lease: Duration) -> Result<()>;
+    /// Moves a leased task to `queuing` or `generating` with a progress 0–100.
+    async fn set_progress(
+        &self,
+        task_id: &str,
+        owner: &str,
+        state: harken_types::TaskState,
+        progress: u8,
+    ) -> Result<()>;
+    /// Reserves `cost` of the key's credits for this task (replacing an earlier reservation);
+    /// `InsufficientCredits` when the key cannot pay it.
+    async fn reserve_credits(&self, task_id: &str, owner: &str, cost: Credits) -> Result<()>;
+    /// Marks the task `success`, charges what was reserved for it, queues its callback; one
+    /// transaction. A second call finds the task final and returns `LeaseLost`: charged once.
+    async fn finish_success(&self, task_id: &str, owner: &str, result_json: &str)
+        -> Result<TaskRecord>;
+    /// Marks the task `fail`, charges nothing, releases its reservation, queues its callback.
+    async fn finish_fail(&self, task_id: &str, owner: &str, fail_code: &str, fail_msg: &str)
+        -> Result<TaskRecord>;
+    /// Gives the task back to the queue untouched (graceful shutdown): not counted as an attempt.
+    async fn release(&self, task_id: &str, owner: &str) -> Result<()>;
+    /// Returns tasks whose lease expired to `waiting`, or fails those already claimed
+    /// `max_attempts` times.
+    async fn reclaim_expired(&self, max_attempts: u32) -> Result<Reclaimed>;
+
+    // ---- callback outbox ----
+
+    /// Leases up to `limit` due deliveries for `lease` (a crash mid-delivery retries it later).
+    async fn claim_callbacks(&self, limit: u32, lease: Duration) -> Result<Vec<CallbackDelivery>>;
+    /// Records one delivery attempt and schedules the next per `schedule`, or gives up.
+    async fn record_callback_attempt(
+        &self,
+        delivery_id: i64,
+        outcome: &AttemptOutcome,
+        schedule: &RetrySchedule,
+    ) -> Result<CallbackDelivery>;
+    /// The delivery for a task, if it has a callback.
+    async fn callback_for_task(&self, task_id: &str) -> Result<Option<CallbackDelivery>>;
+}

@@ -1,0 +1,160 @@
+//! The SQLite implementation: one database file, WAL, one writer connection and a few readers.
+//!
+//! SQLite allows one writer at a time. Giving writes a pool of exactly one connection makes that
+//! explicit: write transactions queue in the pool instead of failing with `SQLITE_BUSY` when two of
+//! them try to upgrade from read to write, and claims (`UPDATE ... RETURNING` over a sub-select)
+//! cannot hand one task to two workers. Readers run beside the writer thanks to WAL.
+//! `busy_timeout` covers other processes on the same file (`harken keys` while `serve` runs).
+
+mod keys;
+mod outbox;
+mod rows;
+mod tasks;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harken_types::TaskState;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::{
+    AttemptOutcome, CallbackDelivery, Clock, CreatedKey, Credits, NewKey, NewTask, Reclaimed,
+    Result, RetrySchedule, Store, SystemClock, TaskRecord,
+};
+
+/// The database file's name inside the data dir.
+pub const DB_FILE: &str = "harken.db";
+
+/// [`Store`] on one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/harken.db` and applies pending migrations.
+    pub async fn open_dir(data_dir: &Path) -> Result<Self> {
+        Self::open(&data_dir.join(DB_FILE), Arc::new(SystemClock)).await
+    }
+
+    /// Opens the database file at `path` with the given clock and applies pending migrations.
+    pub async fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader, clock })
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Closes both pools, waiting for connections in use.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_key(&self, new: NewKey) -> Result<CreatedKey> {
+        keys::create(&self.writer, new, self.now()).await
+    }
+    async fn authenticate(&self, secret: &str) -> Result<Option<crate::ApiKey>> {
+        keys::by_hash(&self.reader, &crate::sha256_hex(secret)).await
+    }
+    async fn key(&self, key_id: &str) -> Result<Option<crate::ApiKey>> {
+        keys::by_id(&self.reader, key_id).await
+    }
+    async fn list_keys(&self) -> Result<Vec<crate::ApiKey>> {
+        keys::list(&self.reader).await
+    }
+    async fn available_credits(&self, key_id: &str) -> Result<Credits> {
+        Ok(keys::by_id(&self.reader, key_id).await?.map(|k| k.available()).unwrap_or_default())
+    }
+
+    async fn create_task(&self, new: NewTask) -> Result<TaskRecord> {
+        tasks::create(&self.writer, new, self.now()).await
+    }
+    async fn task(&self, task_id: &str) -> Result<Option<TaskRecord>> {
+        tasks::get(&self.reader, task_id, None).await
+    }
+    async fn task_for_key(&self, key_id: &str, task_id: &str) -> Result<Option<TaskRecord>> {
+        tasks::get(&self.reader, task_id, Some(key_id)).await
+    }
+    async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<TaskRecord>> {
+        tasks::claim_next(&self.writer, owner, self.now(), ms(lease)).await
+    }
+    async fn heartbeat(&self, task_id: &str, owner: &str, lease: Duration) -> Result<()> {
+        tasks::heartbeat(&self.writer, task_id, owner, self.now() + ms(lease)).await
+    }
+    async fn set_progress(
+        &self,
+        task_id: &str,
+        owner: &str,
+        state: TaskState,
+        progress: u8,
+    ) -> Result<()> {
+        tasks::set_progress(&self.writer, task_id, owner, state, progress, self.now()).await
+    }
+    async fn reserve_credits(&self, task_id: &str, owner: &str, cost: Credits) -> Result<()> {
+        tasks::reserve(&self.writer, task_id, owner, cost).await
+    }
+    async fn finish_success(&self, task_id: &str, owner: &str, result_json: &str) -> Result<TaskRecord> {
+        let outcome = tasks::Outcome::Success { result_json };
+        tasks::finish(&self.writer, task_id, owner, outcome, self.now()).await
+    }
+    async fn finish_fail(
+        &self,
+        task_id: &str,
+        owner: &str,
+        fail_code: &str,
+        fail_msg: &str,
+    ) -> Result<TaskRecord> {
+        let outcome = tasks::Outcome::Fail { fail_code, fail_msg };
+        tasks::finish(&self.writer, task_id, owner, outcome, self.now()).await
+    }
+    async fn release(&self, task_id: &str, owner: &str) -> Result<()> {
+        tasks::release(&self.writer, task_id, owner, self.now()).await
+    }
+    async fn reclaim_expired(&self, max_attempts: u32) -> Result<Reclaimed> {
+        tasks::reclaim_expired(&self.writer, max_attempts, self.now()).await
+    }
+
+    async fn claim_callbacks(&self, limit: u32, lease: Duration) -> Result<Vec<CallbackDelivery>> {
+        outbox::claim(&self.writer, limit, self.now(), ms(lease)).await
+    }
+    async fn record_callback_attempt(
+        &self,
+        delivery_id: i64,
+        outcome: &AttemptOutcome,
+        schedule: &RetrySchedule,
+    ) -> Result<CallbackDelivery> {
+        outbox::record_attempt(&self.writer, delivery_id, outcome, schedule, self.now()).await
+    }
+    async fn callback_for_task(&self, task_id: &str) -> Result<Option<CallbackDelivery>> {
+        outbox::for_task(&self.reader, task_id).await
+    }
+}
