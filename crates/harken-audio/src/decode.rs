@@ -27,6 +27,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+use crate::mp4_edit::{read_trim, Trim};
 use crate::opus::{OpusDecoder, OpusSetupError};
 use crate::resample::{Downmixer, StreamResampler, TARGET_RATE};
 use crate::sniff::{classify, AudioFormat, Content, SNIFF_LEN};
@@ -138,7 +139,8 @@ fn run(path: &Path, mode: Mode) -> Result<Decoded, DecodeError> {
         PacketDecoder::Symphonia { decoder: dec, buf: None }
     };
 
-    let mut sink = Sink::new(mode, estimate_output_frames(&params));
+    let trim = if format == AudioFormat::Mp4 { read_trim(path) } else { None };
+    let mut sink = Sink::new(mode, estimate_output_frames(&params), trim);
     let mut consecutive_errors = 0usize;
     let mut last_error = None;
     loop {
@@ -256,13 +258,17 @@ struct Sink {
     resampler: Option<StreamResampler>,
     downmix: Downmixer,
     first: Option<(u32, usize)>,
+    /// Gapless trim the container asked for but the demuxer did not apply (MP4 edit lists).
+    trim: Option<Trim>,
+    skip_left: u64,
+    keep_left: Option<u64>,
     rate: u32,
     frames_in: u64,
     duration_s: f64,
 }
 
 impl Sink {
-    fn new(mode: Mode, reserve: Option<usize>) -> Self {
+    fn new(mode: Mode, reserve: Option<usize>, trim: Option<Trim>) -> Self {
         Sink {
             mode,
             out: Vec::new(),
@@ -270,6 +276,9 @@ impl Sink {
             resampler: None,
             downmix: Downmixer::default(),
             first: None,
+            trim,
+            skip_left: 0,
+            keep_left: None,
             rate: 0,
             frames_in: 0,
             duration_s: 0.0,
@@ -284,6 +293,24 @@ impl Sink {
         if !(1000..=1_000_000).contains(&rate) {
             return Err(DecodeError::Corrupt { detail: format!("implausible sample rate {rate} Hz") });
         }
+        if let Some(trim) = self.trim.take() {
+            (self.skip_left, self.keep_left) = trim.frames(rate);
+        }
+        let start = self.skip_left.min(frames as u64) as usize;
+        self.skip_left -= start as u64;
+        let end = match self.keep_left.as_mut() {
+            Some(keep) => {
+                let n = (*keep).min((frames - start) as u64);
+                *keep -= n;
+                start + n as usize
+            }
+            None => frames,
+        };
+        if start >= end {
+            return Ok(());
+        }
+        let trimmed: Vec<&[f32]> = planes.iter().map(|p| &p[start..end]).collect();
+        let (planes, frames) = (&trimmed[..], end - start);
         let (_, channels) = *self.first.get_or_insert((rate, planes.len()));
         let out_channels = match self.mode {
             Mode::Mono => 1,

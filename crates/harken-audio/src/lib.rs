@@ -1,11 +1,12 @@
 #![doc = include_str!("../README.md")]
 //!
 //! Module map: `fetch` (download), `guard` (SSRF address policy), `sniff` (content detection),
-//! `decode` (demux + decode + mix), `opus` (libopus adapter), `resample` (streaming 16 kHz).
+//! `decode` (demux + decode + mix), `mp4_edit` (MP4 gapless trim), `opus` (libopus adapter), `resample` (streaming 16 kHz).
 
 mod decode;
 mod fetch;
 mod guard;
+mod mp4_edit;
 mod opus;
 mod resample;
 mod sniff;

@@ -168,3 +168,36 @@ fn truncated_files_decode_what_is_there() {
         assert!((0.35..0.65).contains(&ratio), "truncated {name}: decoded {ratio:.2} of the file");
     }
 }
+
+/// Lag (in 16 kHz samples) that best aligns `b` with `a`, searched within ±`max`.
+fn best_lag(a: &[f32], b: &[f32], max: isize) -> isize {
+    let window = 32_000..48_000; // 2 s to 3 s: inside the speech
+    (-max..=max)
+        .max_by(|x, y| {
+            let score = |lag: isize| -> f64 {
+                window.clone().map(|i| a[i] as f64 * b[(i as isize + lag) as usize] as f64).sum()
+            };
+            score(*x).total_cmp(&score(*y))
+        })
+        .unwrap()
+}
+
+#[test]
+fn lossy_formats_are_time_aligned_with_the_source() {
+    let fx = fixtures();
+    let reference = decode_file(&fx.path("stereo_44k.wav")).unwrap().samples;
+    // Encoder delay (LAME header, Opus pre-skip, Vorbis granules, MP4 edit list) must be removed,
+    // or every word timestamp comes out late.
+    for name in ["speech.mp3", "speech.ogg", "speech.opus", "speech.flac", "speech.m4a", "float32_48k.wav", "pcm16_8k.wav"] {
+        let decoded = decode_file(&fx.path(name)).unwrap().samples;
+        let lag = best_lag(&reference, &decoded, 800);
+        assert!(lag.abs() <= 2, "{name}: starts {lag} samples ({:.1} ms) off", lag as f64 / 16.0);
+        // And padding at the end is gone too (MP4 edit lists count in 1 ms units here).
+        let extra = decoded.len() as isize - reference.len() as isize;
+        let allowed = if name.ends_with(".m4a") { 16 } else { 2 };
+        assert!(extra.abs() <= allowed, "{name}: {extra} samples longer than the source");
+    }
+    // ADTS carries no delay information: its 1024 priming samples (23 ms) remain. Documented.
+    let lag = best_lag(&reference, &decode_file(&fx.path("speech.aac")).unwrap().samples, 800);
+    assert!((lag - 372).abs() <= 2, "speech.aac: lag {lag}");
+}
