@@ -109,7 +109,10 @@ fn run(path: &Path, mode: Mode) -> Result<Decoded, DecodeError> {
     let mss = MediaSourceStream::new(Box::new(File::open(path)?), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(format.extension());
-    let options = FormatOptions { enable_gapless: true, ..Default::default() };
+    let options = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
     let probed = symphonia::default::get_probe()
         .format(&hint, mss, &options, &MetadataOptions::default())
         .map_err(|e| corrupt_or_unsupported(e, format))?;
@@ -118,7 +121,9 @@ fn run(path: &Path, mode: Mode) -> Result<Decoded, DecodeError> {
         .tracks()
         .iter()
         .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| DecodeError::Corrupt { detail: format!("no audio track found in the {format} container") })?;
+        .ok_or_else(|| DecodeError::Corrupt {
+            detail: format!("no audio track found in the {format} container"),
+        })?;
     let track_id = track.id;
     let params = track.codec_params.clone();
     let mut decoder = if params.codec == CODEC_TYPE_OPUS {
@@ -127,19 +132,32 @@ fn run(path: &Path, mode: Mode) -> Result<Decoded, DecodeError> {
             OpusSetupError::Corrupt(detail) => DecodeError::Corrupt { detail },
         })?)
     } else {
-        let dec = symphonia::default::get_codecs().make(&params, &DecoderOptions::default()).map_err(|e| {
-            let codec = symphonia::default::get_codecs()
-                .get_codec(params.codec)
-                .map_or_else(|| format!("{}", params.codec), |d| d.short_name.to_owned());
-            match e {
-                SymError::Unsupported(_) => DecodeError::Unsupported { found: Some(format!("{codec} audio in {format}")) },
-                other => DecodeError::Corrupt { detail: other.to_string() },
-            }
-        })?;
-        PacketDecoder::Symphonia { decoder: dec, buf: None }
+        let dec = symphonia::default::get_codecs()
+            .make(&params, &DecoderOptions::default())
+            .map_err(|e| {
+                let codec = symphonia::default::get_codecs()
+                    .get_codec(params.codec)
+                    .map_or_else(|| format!("{}", params.codec), |d| d.short_name.to_owned());
+                match e {
+                    SymError::Unsupported(_) => DecodeError::Unsupported {
+                        found: Some(format!("{codec} audio in {format}")),
+                    },
+                    other => DecodeError::Corrupt {
+                        detail: other.to_string(),
+                    },
+                }
+            })?;
+        PacketDecoder::Symphonia {
+            decoder: dec,
+            buf: None,
+        }
     };
 
-    let trim = if format == AudioFormat::Mp4 { read_trim(path) } else { None };
+    let trim = if format == AudioFormat::Mp4 {
+        read_trim(path)
+    } else {
+        None
+    };
     let mut sink = Sink::new(mode, estimate_output_frames(&params), trim);
     let mut consecutive_errors = 0usize;
     let mut last_error = None;
@@ -152,7 +170,11 @@ fn run(path: &Path, mode: Mode) -> Result<Decoded, DecodeError> {
                 tracing::warn!(audio.format = %format, "stopping at damaged end of stream: {e}");
                 break;
             }
-            Err(e) => return Err(DecodeError::Corrupt { detail: e.to_string() }),
+            Err(e) => {
+                return Err(DecodeError::Corrupt {
+                    detail: e.to_string(),
+                })
+            }
         };
         if packet.track_id() != track_id {
             continue;
@@ -175,24 +197,30 @@ fn run(path: &Path, mode: Mode) -> Result<Decoded, DecodeError> {
 /// Reads the start of the file and decides what it is.
 fn sniff_file(path: &Path) -> Result<AudioFormat, DecodeError> {
     let mut head = Vec::with_capacity(SNIFF_LEN);
-    File::open(path)?.take(SNIFF_LEN as u64).read_to_end(&mut head)?;
+    File::open(path)?
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)?;
     if head.is_empty() {
         return Err(DecodeError::Empty);
     }
     match classify(&head) {
         Content::Audio(format) => Ok(format),
         Content::NotAudio(what) => Err(DecodeError::NotAudio { what }),
-        Content::Unknown(found) => Err(DecodeError::Unsupported { found: found.map(str::to_owned) }),
+        Content::Unknown(found) => Err(DecodeError::Unsupported {
+            found: found.map(str::to_owned),
+        }),
     }
 }
 
 fn corrupt_or_unsupported(e: SymError, format: AudioFormat) -> DecodeError {
     match e {
-        SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
-            DecodeError::Corrupt { detail: format!("the {format} file ends inside its header") }
-        }
+        SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => DecodeError::Corrupt {
+            detail: format!("the {format} file ends inside its header"),
+        },
         SymError::IoError(io) => DecodeError::Io(io),
-        other => DecodeError::Corrupt { detail: format!("cannot read the {format} container: {other}") },
+        other => DecodeError::Corrupt {
+            detail: format!("cannot read the {format} container: {other}"),
+        },
     }
 }
 
@@ -205,7 +233,10 @@ fn estimate_output_frames(params: &symphonia::core::codecs::CodecParameters) -> 
 }
 
 enum PacketDecoder {
-    Symphonia { decoder: Box<dyn Decoder>, buf: Option<AudioBuffer<f32>> },
+    Symphonia {
+        decoder: Box<dyn Decoder>,
+        buf: Option<AudioBuffer<f32>>,
+    },
     Opus(OpusDecoder),
 }
 
@@ -216,7 +247,8 @@ impl PacketDecoder {
                 let channels = opus.channels();
                 let planes = opus.decode(packet)?;
                 debug_assert_eq!(planes.len(), channels);
-                sink.push(&planes, crate::opus::OPUS_RATE).map_err(|e| e.to_string())
+                sink.push(&planes, crate::opus::OPUS_RATE)
+                    .map_err(|e| e.to_string())
             }
             PacketDecoder::Symphonia { decoder, buf } => {
                 let decoded = match decoder.decode(packet) {
@@ -236,7 +268,10 @@ impl PacketDecoder {
 }
 
 /// Converts a decoded block to planar f32, reusing `buf` while the spec and size allow.
-fn to_f32<'a>(decoded: &AudioBufferRef<'_>, buf: &'a mut Option<AudioBuffer<f32>>) -> Vec<&'a [f32]> {
+fn to_f32<'a>(
+    decoded: &AudioBufferRef<'_>,
+    buf: &'a mut Option<AudioBuffer<f32>>,
+) -> Vec<&'a [f32]> {
     let fits = buf
         .as_ref()
         .is_some_and(|b| b.spec() == decoded.spec() && b.capacity() >= decoded.capacity());
@@ -247,7 +282,9 @@ fn to_f32<'a>(decoded: &AudioBufferRef<'_>, buf: &'a mut Option<AudioBuffer<f32>
     decoded.convert(buf);
     let frames = buf.frames();
     let buf: &'a AudioBuffer<f32> = buf;
-    (0..buf.spec().channels.count()).map(|c| &buf.chan(c)[..frames]).collect()
+    (0..buf.spec().channels.count())
+        .map(|c| &buf.chan(c)[..frames])
+        .collect()
 }
 
 /// Collects decoded blocks: downmixes (mono mode) and resamples into the 16 kHz output.
@@ -291,7 +328,9 @@ impl Sink {
             return Ok(());
         }
         if !(1000..=1_000_000).contains(&rate) {
-            return Err(DecodeError::Corrupt { detail: format!("implausible sample rate {rate} Hz") });
+            return Err(DecodeError::Corrupt {
+                detail: format!("implausible sample rate {rate} Hz"),
+            });
         }
         if let Some(trim) = self.trim.take() {
             (self.skip_left, self.keep_left) = trim.frames(rate);
@@ -316,19 +355,29 @@ impl Sink {
             Mode::Mono => 1,
             Mode::Channels if planes.len() == channels => channels,
             Mode::Channels => {
-                return Err(DecodeError::Corrupt { detail: format!("channel count changed from {channels} to {}", planes.len()) })
+                return Err(DecodeError::Corrupt {
+                    detail: format!("channel count changed from {channels} to {}", planes.len()),
+                })
             }
         };
         if self.out.is_empty() {
-            self.out = (0..out_channels).map(|_| Vec::with_capacity(self.reserve.unwrap_or(0))).collect();
+            self.out = (0..out_channels)
+                .map(|_| Vec::with_capacity(self.reserve.unwrap_or(0)))
+                .collect();
         }
         if rate != self.rate {
             // First block, or the rate changed mid-stream (chained MP3/Ogg): restart the resampler.
             self.flush();
-            self.resampler = Some(StreamResampler::new(rate, out_channels).map_err(|detail| DecodeError::Corrupt { detail })?);
+            self.resampler = Some(
+                StreamResampler::new(rate, out_channels)
+                    .map_err(|detail| DecodeError::Corrupt { detail })?,
+            );
             self.rate = rate;
         }
-        let resampler = self.resampler.as_mut().expect("bug: resampler created above");
+        let resampler = self
+            .resampler
+            .as_mut()
+            .expect("bug: resampler created above");
         match self.mode {
             Mode::Mono => resampler.push(&[self.downmix.mix(planes)], &mut self.out),
             Mode::Channels => resampler.push(planes, &mut self.out),
@@ -344,7 +393,11 @@ impl Sink {
         }
     }
 
-    fn finish(mut self, format: AudioFormat, last_error: Option<String>) -> Result<Decoded, DecodeError> {
+    fn finish(
+        mut self,
+        format: AudioFormat,
+        last_error: Option<String>,
+    ) -> Result<Decoded, DecodeError> {
         self.flush();
         let Some((source_rate, channels)) = self.first else {
             return Err(match last_error {
@@ -355,6 +408,12 @@ impl Sink {
         for ch in &mut self.out {
             ch.shrink_to_fit();
         }
-        Ok(Decoded { out: self.out, duration_s: self.duration_s, source_rate, channels, format })
+        Ok(Decoded {
+            out: self.out,
+            duration_s: self.duration_s,
+            source_rate,
+            channels,
+            format,
+        })
     }
 }

@@ -97,7 +97,9 @@ pub enum FetchError {
     TotalTimeout { after: Duration },
     #[error("audio_url: the file is empty (0 bytes)")]
     Empty,
-    #[error("audio_url: download incomplete: the connection closed after {got} of {expected} bytes")]
+    #[error(
+        "audio_url: download incomplete: the connection closed after {got} of {expected} bytes"
+    )]
     Truncated { got: u64, expected: u64 },
     #[error("audio_url: download from {host} failed: {detail}")]
     Transfer { host: String, detail: String },
@@ -132,7 +134,11 @@ impl FetchError {
 
 fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s.fract() == 0.0 { format!("{s:.0}") } else { format!("{s:.1}") }
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
 }
 
 fn human_size(bytes: u64) -> String {
@@ -202,7 +208,9 @@ impl Fetcher {
             .connect_timeout(policy.connect_timeout)
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
-        Ok(Self { inner: Arc::new(Inner { client, policy }) })
+        Ok(Self {
+            inner: Arc::new(Inner { client, policy }),
+        })
     }
 
     pub fn policy(&self) -> &FetchPolicy {
@@ -224,8 +232,10 @@ impl Fetcher {
             Err(_) => Err(FetchError::TotalTimeout { after: total }),
         };
         match &result {
-            Ok(f) => tracing::info!(audio.host = %host, audio.bytes = f.bytes, audio.format = %f.format,
-                elapsed_ms = started.elapsed().as_millis() as u64, "downloaded audio"),
+            Ok(f) => {
+                tracing::info!(audio.host = %host, audio.bytes = f.bytes, audio.format = %f.format,
+                elapsed_ms = started.elapsed().as_millis() as u64, "downloaded audio")
+            }
             Err(e) => tracing::info!(audio.host = %host, "audio download failed: {e}"),
         }
         result
@@ -234,18 +244,29 @@ impl Fetcher {
     async fn download(&self, url: Url, host: &str, dir: &Path) -> Result<FetchedFile, FetchError> {
         let policy = &self.inner.policy;
         let read_timeout = policy.read_timeout;
-        let request = self.inner.client.get(url).header(reqwest::header::ACCEPT_ENCODING, "identity").send();
+        let request = self
+            .inner
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT_ENCODING, "identity")
+            .send();
         let response = tokio::time::timeout(read_timeout, request)
             .await
-            .map_err(|_| FetchError::ReadTimeout { after: read_timeout })?
+            .map_err(|_| FetchError::ReadTimeout {
+                after: read_timeout,
+            })?
             .map_err(|e| map_request_error(e, host, policy))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FetchError::Status { status: status.as_u16() });
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+            });
         }
         let expected = response.content_length();
         if expected.is_some_and(|len| len > policy.max_bytes) {
-            return Err(FetchError::TooLarge { limit: policy.max_bytes });
+            return Err(FetchError::TooLarge {
+                limit: policy.max_bytes,
+            });
         }
         let content_type = response
             .headers()
@@ -266,15 +287,25 @@ impl Fetcher {
         loop {
             let next = tokio::time::timeout(read_timeout, stream.next())
                 .await
-                .map_err(|_| FetchError::ReadTimeout { after: read_timeout })?;
+                .map_err(|_| FetchError::ReadTimeout {
+                    after: read_timeout,
+                })?;
             let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| match expected {
-                Some(expected) if received < expected => FetchError::Truncated { got: received, expected },
-                _ => FetchError::Transfer { host: host.to_owned(), detail: root_cause(&e) },
+                Some(expected) if received < expected => FetchError::Truncated {
+                    got: received,
+                    expected,
+                },
+                _ => FetchError::Transfer {
+                    host: host.to_owned(),
+                    detail: root_cause(&e),
+                },
             })?;
             received += chunk.len() as u64;
             if received > policy.max_bytes {
-                return Err(FetchError::TooLarge { limit: policy.max_bytes });
+                return Err(FetchError::TooLarge {
+                    limit: policy.max_bytes,
+                });
             }
             if format.is_none() {
                 let take = (SNIFF_LEN - head.len()).min(chunk.len());
@@ -289,7 +320,10 @@ impl Fetcher {
             return Err(FetchError::Empty);
         }
         if let Some(expected) = expected.filter(|e| received < *e) {
-            return Err(FetchError::Truncated { got: received, expected });
+            return Err(FetchError::Truncated {
+                got: received,
+                expected,
+            });
         }
         let format = match format {
             Some(f) => f,
@@ -308,8 +342,14 @@ impl Fetcher {
             .unwrap_or("x")
             .to_owned();
         let path = dir.join(format!("audio-{id}.{}", format.extension()));
-        part.persist_noclobber(&path).map_err(|e| FetchError::Storage(e.error))?;
-        Ok(FetchedFile { path, bytes: received, content_type, format })
+        part.persist_noclobber(&path)
+            .map_err(|e| FetchError::Storage(e.error))?;
+        Ok(FetchedFile {
+            path,
+            bytes: received,
+            content_type,
+            format,
+        })
     }
 }
 
@@ -327,12 +367,20 @@ fn parse_url(raw: &str) -> Result<Url, FetchError> {
         Some((scheme, _)) if !scheme.is_empty() && scheme.len() <= 16 => format!("{scheme}://..."),
         _ => {
             let first: String = raw.chars().take(12).collect();
-            if raw.chars().count() > 12 { format!("{first}...") } else { first }
+            if raw.chars().count() > 12 {
+                format!("{first}...")
+            } else {
+                first
+            }
         }
     };
-    let url = Url::parse(raw.trim()).map_err(|_| FetchError::InvalidUrl { got: shown(raw.trim()) })?;
+    let url = Url::parse(raw.trim()).map_err(|_| FetchError::InvalidUrl {
+        got: shown(raw.trim()),
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(FetchError::InvalidUrl { got: shown(raw.trim()) });
+        return Err(FetchError::InvalidUrl {
+            got: shown(raw.trim()),
+        });
     }
     Ok(url)
 }
@@ -346,7 +394,10 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
 }
 
 fn refused(r: Refused) -> FetchError {
-    FetchError::Refused { ip: r.ip, reason: r.reason }
+    FetchError::Refused {
+        ip: r.ip,
+        reason: r.reason,
+    }
 }
 
 /// Maps a request error using the typed causes we planted (guard, redirect policy).
@@ -359,18 +410,29 @@ fn map_request_error(e: reqwest::Error, host: &str, policy: &FetchPolicy) -> Fet
         if let Some(stop) = err.downcast_ref::<RedirectStop>() {
             return match stop {
                 RedirectStop::TooMany(max) => FetchError::TooManyRedirects { max: *max },
-                RedirectStop::Scheme(scheme) => FetchError::BadRedirect { scheme: scheme.clone() },
+                RedirectStop::Scheme(scheme) => FetchError::BadRedirect {
+                    scheme: scheme.clone(),
+                },
             };
         }
         source = err.source();
     }
     let host = host.to_owned();
     if e.is_connect() && e.is_timeout() {
-        FetchError::ConnectTimeout { host, after: policy.connect_timeout }
+        FetchError::ConnectTimeout {
+            host,
+            after: policy.connect_timeout,
+        }
     } else if e.is_connect() {
-        FetchError::Connect { host, detail: root_cause(&e) }
+        FetchError::Connect {
+            host,
+            detail: root_cause(&e),
+        }
     } else {
-        FetchError::Transfer { host, detail: root_cause(&e) }
+        FetchError::Transfer {
+            host,
+            detail: root_cause(&e),
+        }
     }
 }
 
@@ -400,7 +462,10 @@ mod tests {
     #[test]
     fn url_errors_never_show_more_than_the_scheme() {
         let e = parse_url("ftp://user:pw@example.com/a.mp3?sig=SECRET").unwrap_err();
-        assert_eq!(e.to_string(), "audio_url: must be an http or https URL, got \"ftp://...\"");
+        assert_eq!(
+            e.to_string(),
+            "audio_url: must be an http or https URL, got \"ftp://...\""
+        );
         let e = parse_url("not a url at all, with SECRET").unwrap_err();
         assert!(!e.to_string().contains("SECRET"), "{e}");
         assert!(parse_url("https://example.com/a.mp3?X-Amz-Signature=abc").is_ok());
@@ -409,16 +474,45 @@ mod tests {
 
     #[test]
     fn sizes_and_times_read_well() {
-        assert_eq!(FetchError::TooLarge { limit: FetchPolicy::default().max_bytes }.to_string(), "audio_url: file exceeds 200 MB limit");
-        assert_eq!(FetchError::TooLarge { limit: 4096 }.to_string(), "audio_url: file exceeds 4 KB limit");
-        assert_eq!(FetchError::ReadTimeout { after: Duration::from_secs(30) }.to_string(), "audio_url: timed out after 30 s without data");
-        assert_eq!(FetchError::ReadTimeout { after: Duration::from_millis(300) }.to_string(), "audio_url: timed out after 0.3 s without data");
+        assert_eq!(
+            FetchError::TooLarge {
+                limit: FetchPolicy::default().max_bytes
+            }
+            .to_string(),
+            "audio_url: file exceeds 200 MB limit"
+        );
+        assert_eq!(
+            FetchError::TooLarge { limit: 4096 }.to_string(),
+            "audio_url: file exceeds 4 KB limit"
+        );
+        assert_eq!(
+            FetchError::ReadTimeout {
+                after: Duration::from_secs(30)
+            }
+            .to_string(),
+            "audio_url: timed out after 30 s without data"
+        );
+        assert_eq!(
+            FetchError::ReadTimeout {
+                after: Duration::from_millis(300)
+            }
+            .to_string(),
+            "audio_url: timed out after 0.3 s without data"
+        );
     }
 
     #[test]
     fn literal_ip_hosts_are_normalised() {
-        for (raw, ip) in [("http://2130706433/", "127.0.0.1"), ("http://0x7f.1/", "127.0.0.1"), ("http://[::ffff:a9fe:a9fe]/", "::ffff:169.254.169.254")] {
-            assert_eq!(literal_ip(&parse_url(raw).unwrap()), Some(ip.parse().unwrap()), "{raw}");
+        for (raw, ip) in [
+            ("http://2130706433/", "127.0.0.1"),
+            ("http://0x7f.1/", "127.0.0.1"),
+            ("http://[::ffff:a9fe:a9fe]/", "::ffff:169.254.169.254"),
+        ] {
+            assert_eq!(
+                literal_ip(&parse_url(raw).unwrap()),
+                Some(ip.parse().unwrap()),
+                "{raw}"
+            );
         }
     }
 }

@@ -60,17 +60,32 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
         return v4_reason(v4); // ::ffff:a.b.c.d
     }
     if seg[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_unspecified() && !ip.is_loopback() {
-        let v4 = Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8);
+        let v4 = Ipv4Addr::new(
+            (seg[6] >> 8) as u8,
+            seg[6] as u8,
+            (seg[7] >> 8) as u8,
+            seg[7] as u8,
+        );
         return v4_reason(v4).or(Some("reserved (IPv4-compatible) address")); // ::a.b.c.d
     }
     if seg[0] == 0x64 && seg[1] == 0xff9b {
         // NAT64 well-known prefix 64:ff9b::/96 reaches the embedded IPv4 address.
-        let v4 = Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8);
+        let v4 = Ipv4Addr::new(
+            (seg[6] >> 8) as u8,
+            seg[6] as u8,
+            (seg[7] >> 8) as u8,
+            seg[7] as u8,
+        );
         return v4_reason(v4);
     }
     if seg[0] == 0x2002 {
         // 6to4 2002:a.b.c.d::/48.
-        let v4 = Ipv4Addr::new((seg[1] >> 8) as u8, seg[1] as u8, (seg[2] >> 8) as u8, seg[2] as u8);
+        let v4 = Ipv4Addr::new(
+            (seg[1] >> 8) as u8,
+            seg[1] as u8,
+            (seg[2] >> 8) as u8,
+            seg[2] as u8,
+        );
         return v4_reason(v4);
     }
     if ip.is_unspecified() {
@@ -130,7 +145,8 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -162,11 +178,32 @@ mod tests {
     #[test]
     fn refuses_internal_addresses() {
         for ip in [
-            "10.0.0.5", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "100.127.255.254",
-            "127.0.0.1", "127.8.9.10", "169.254.169.254", "0.0.0.0", "0.1.2.3", "224.0.0.1",
-            "255.255.255.255", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "ff02::1",
-            "::ffff:127.0.0.1", "::ffff:10.0.0.5", "::ffff:169.254.169.254", "::127.0.0.1",
-            "64:ff9b::a9fe:a9fe", "2002:c0a8:0101::1", "192.0.2.1",
+            "10.0.0.5",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.1",
+            "127.8.9.10",
+            "169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.5",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:0101::1",
+            "192.0.2.1",
         ] {
             assert!(refused(ip), "{ip} must be refused");
         }
@@ -174,7 +211,14 @@ mod tests {
 
     #[test]
     fn allows_public_addresses() {
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!refused(ip), "{ip} must be allowed");
         }
     }

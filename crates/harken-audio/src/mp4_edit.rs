@@ -35,8 +35,12 @@ impl Trim {
 pub(crate) fn read_trim(path: &Path) -> Option<Trim> {
     let moov = read_top_level_box(path, b"moov")?;
     let movie_scale = find(&moov, &[b"mvhd"]).and_then(header_timescale)?;
-    for trak in children(&moov).filter(|(t, _)| t == b"trak").map(|(_, body)| body) {
-        let is_sound = find(trak, &[b"mdia", b"hdlr"]).is_some_and(|h| h.get(8..12) == Some(b"soun"));
+    for trak in children(&moov)
+        .filter(|(t, _)| t == b"trak")
+        .map(|(_, body)| body)
+    {
+        let is_sound =
+            find(trak, &[b"mdia", b"hdlr"]).is_some_and(|h| h.get(8..12) == Some(b"soun"));
         if !is_sound {
             continue;
         }
@@ -65,7 +69,12 @@ fn parse_elst(elst: &[u8], movie_scale: u64, media_scale: u64) -> Option<Trim> {
     if real.next().is_some() || media_time > 10 * media_scale {
         return None; // several segments, or a skip over 10 s: not simple priming
     }
-    Some(Trim { skip: media_time, skip_scale: media_scale, keep: duration, keep_scale: movie_scale })
+    Some(Trim {
+        skip: media_time,
+        skip_scale: media_scale,
+        keep: duration,
+        keep_scale: movie_scale,
+    })
 }
 
 /// The timescale of an mvhd / mdhd full box.
@@ -167,6 +176,9 @@ mod tests {
         elst.extend_from_slice(&2000u32.to_be_bytes());
         elst.extend_from_slice(&2112u32.to_be_bytes());
         elst.extend_from_slice(&[0, 1, 0, 0]);
-        assert_eq!(parse_elst(&elst, 1000, 48000).unwrap().frames(48000), (2112, Some(96000)));
+        assert_eq!(
+            parse_elst(&elst, 1000, 48000).unwrap().frames(48000),
+            (2112, Some(96000))
+        );
     }
 }

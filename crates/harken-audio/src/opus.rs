@@ -39,10 +39,9 @@ pub(crate) enum OpusSetupError {
 
 impl OpusDecoder {
     pub(crate) fn new(params: &CodecParameters) -> Result<Self, OpusSetupError> {
-        let head = params
-            .extra_data
-            .as_deref()
-            .ok_or_else(|| OpusSetupError::Corrupt("Ogg Opus stream without an OpusHead header".into()))?;
+        let head = params.extra_data.as_deref().ok_or_else(|| {
+            OpusSetupError::Corrupt("Ogg Opus stream without an OpusHead header".into())
+        })?;
         if head.len() < 19 || !head.starts_with(b"OpusHead") {
             return Err(OpusSetupError::Corrupt("malformed OpusHead header".into()));
         }

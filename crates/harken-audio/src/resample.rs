@@ -40,12 +40,15 @@ impl StreamResampler {
         let inner = if rate_in == TARGET_RATE {
             None
         } else {
-            let r = FftFixedIn::<f32>::new(rate_in as usize, TARGET_RATE as usize, CHUNK, 1, channels)
-                .map_err(|e| format!("cannot resample from {rate_in} Hz: {e}"))?;
+            let r =
+                FftFixedIn::<f32>::new(rate_in as usize, TARGET_RATE as usize, CHUNK, 1, channels)
+                    .map_err(|e| format!("cannot resample from {rate_in} Hz: {e}"))?;
             Some(r)
         };
         let delay_left = inner.as_ref().map_or(0, |r| r.output_delay());
-        let scratch_out = inner.as_ref().map_or_else(Vec::new, |r| r.output_buffer_allocate(true));
+        let scratch_out = inner
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.output_buffer_allocate(true));
         Ok(Self {
             rate_in,
             inner,
@@ -63,7 +66,11 @@ impl StreamResampler {
 
     /// Feeds one block of planar input; resampled frames are appended to `out` (one Vec per channel).
     pub(crate) fn push(&mut self, planes: &[&[f32]], out: &mut [Vec<f32>]) {
-        debug_assert_eq!(planes.len(), self.channels(), "bug: channel count changed without a new resampler");
+        debug_assert_eq!(
+            planes.len(),
+            self.channels(),
+            "bug: channel count changed without a new resampler"
+        );
         let frames = planes.first().map_or(0, |p| p.len());
         self.frames_in += frames as u64;
         if self.inner.is_none() {
@@ -106,7 +113,9 @@ impl StreamResampler {
     }
 
     fn process_chunk(&mut self, out: &mut [Vec<f32>]) {
-        let Some(inner) = self.inner.as_mut() else { return };
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
         let input: Vec<&[f32]> = self.pending.iter().map(|p| &p[..CHUNK]).collect();
         let (_, produced) = inner
             .process_into_buffer(&input, &mut self.scratch_out, None)
@@ -155,7 +164,9 @@ mod tests {
     use super::*;
 
     fn sine(rate: u32, freq: f32, frames: usize) -> Vec<f32> {
-        (0..frames).map(|i| (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * 0.5).collect()
+        (0..frames)
+            .map(|i| (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * 0.5)
+            .collect()
     }
 
     fn resample_in_blocks(rate: u32, input: &[f32], block: usize) -> Vec<f32> {
@@ -170,7 +181,9 @@ mod tests {
 
     #[test]
     fn exact_length_for_common_rates() {
-        for rate in [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000] {
+        for rate in [
+            8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000,
+        ] {
             for frames in [0usize, 1, 100, 4095, 4096, 4097, 44_100 * 3 + 17] {
                 let out = resample_in_blocks(rate, &vec![0.1; frames], 1152);
                 let expected = (frames as u64 * 16000 + rate as u64 / 2) / rate as u64;
@@ -197,7 +210,12 @@ mod tests {
     fn removes_content_above_nyquist() {
         // 12 kHz at 48 kHz must not alias into the 16 kHz output (Nyquist 8 kHz).
         let out = resample_in_blocks(48000, &sine(48000, 12000.0, 48000), 4096);
-        let rms = (out[1000..out.len() - 1000].iter().map(|s| s * s).sum::<f32>() / (out.len() - 2000) as f32).sqrt();
+        let rms = (out[1000..out.len() - 1000]
+            .iter()
+            .map(|s| s * s)
+            .sum::<f32>()
+            / (out.len() - 2000) as f32)
+            .sqrt();
         assert!(rms < 0.001, "aliased energy rms {rms}");
     }
 

@@ -132,7 +132,9 @@ fn skip_id3(head: &[u8]) -> Option<Option<&[u8]>> {
     if head.len() < 10 || &head[..3] != b"ID3" {
         return None;
     }
-    let size = head[6..10].iter().fold(0usize, |acc, b| (acc << 7) | (*b as usize & 0x7f));
+    let size = head[6..10]
+        .iter()
+        .fold(0usize, |acc, b| (acc << 7) | (*b as usize & 0x7f));
     let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
     let end = 10 + size + footer;
     if end > head.len() {
@@ -189,7 +191,9 @@ fn ogg_codec(head: &[u8]) -> Option<AudioFormat> {
 fn scan_frames(head: &[u8]) -> Option<AudioFormat> {
     let limit = head.len().min(8 * 1024);
     for offset in 0..limit {
-        let Some((format, len)) = frame_header(&head[offset..]) else { continue };
+        let Some((format, len)) = frame_header(&head[offset..]) else {
+            continue;
+        };
         let next = offset + len;
         if next + 4 > head.len() {
             // No room to confirm with a second header: trust only a header at the very start.
@@ -226,11 +230,19 @@ fn frame_header(b: &[u8]) -> Option<(AudioFormat, usize)> {
         return None;
     }
     const KBPS: [[u16; 14]; 5] = [
-        [32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448], // v1 layer I
-        [32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384],    // v1 layer II
-        [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],     // v1 layer III
-        [32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256],    // v2 layer I
-        [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],         // v2 layer II/III
+        [
+            32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448,
+        ], // v1 layer I
+        [
+            32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
+        ], // v1 layer II
+        [
+            32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+        ], // v1 layer III
+        [
+            32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256,
+        ], // v2 layer I
+        [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160], // v2 layer II/III
     ];
     let table = match (version == 3, layer) {
         (true, 3) => 0,
@@ -240,11 +252,12 @@ fn frame_header(b: &[u8]) -> Option<(AudioFormat, usize)> {
         (false, _) => 4,
     };
     let bitrate = KBPS[table][bitrate_index - 1] as usize * 1000;
-    let rate = [44100, 48000, 32000][rate_index] >> (match version {
-        3 => 0,
-        2 => 1,
-        _ => 2,
-    });
+    let rate = [44100, 48000, 32000][rate_index]
+        >> (match version {
+            3 => 0,
+            2 => 1,
+            _ => 2,
+        });
     let padding = ((b[2] >> 1) & 1) as usize;
     let len = match layer {
         3 => (12 * bitrate / rate + padding) * 4,
@@ -272,10 +285,17 @@ fn non_audio(head: &[u8]) -> Option<&'static str> {
     let sample = &head[..head.len().min(1024)];
     let text = sample.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(sample);
     let trimmed = &text[text.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
-    let lower: Vec<u8> = trimmed.iter().take(512).map(u8::to_ascii_lowercase).collect();
+    let lower: Vec<u8> = trimmed
+        .iter()
+        .take(512)
+        .map(u8::to_ascii_lowercase)
+        .collect();
     let contains = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
-    if lower.starts_with(b"<!doctype html") || lower.starts_with(b"<html") || contains(b"<html")
-        || contains(b"<head") || contains(b"<body")
+    if lower.starts_with(b"<!doctype html")
+        || lower.starts_with(b"<html")
+        || contains(b"<html")
+        || contains(b"<head")
+        || contains(b"<body")
     {
         return Some("HTML");
     }
@@ -295,10 +315,15 @@ fn non_audio(head: &[u8]) -> Option<&'static str> {
 fn is_text(bytes: &[u8]) -> bool {
     let valid = match std::str::from_utf8(bytes) {
         Ok(s) => s,
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("")
+        }
         Err(_) => return false,
     };
-    !valid.is_empty() && valid.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\x0c'))
+    !valid.is_empty()
+        && valid
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\x0c'))
 }
 
 /// Audio we recognise but do not accept, to make the "unsupported" message concrete.
@@ -326,9 +351,15 @@ mod tests {
 
     #[test]
     fn magic_numbers() {
-        assert_eq!(sniff(b"RIFF\x24\x00\x00\x00WAVEfmt "), Some(AudioFormat::Wav));
+        assert_eq!(
+            sniff(b"RIFF\x24\x00\x00\x00WAVEfmt "),
+            Some(AudioFormat::Wav)
+        );
         assert_eq!(sniff(b"fLaC\x00\x00\x00\x22"), Some(AudioFormat::Flac));
-        assert_eq!(sniff(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00"), Some(AudioFormat::Mp4));
+        assert_eq!(
+            sniff(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00"),
+            Some(AudioFormat::Mp4)
+        );
         assert_eq!(sniff(b"\x00\x00\x00\x20ftypheic\x00\x00\x00\x00"), None);
         assert_eq!(sniff(b"FORM\x00\x00\x00\x00AIFF"), Some(AudioFormat::Aiff));
     }
@@ -344,10 +375,19 @@ mod tests {
 
     #[test]
     fn ogg_by_first_packet() {
-        assert_eq!(sniff(&ogg_page(b"OpusHead\x01\x02")), Some(AudioFormat::OggOpus));
-        assert_eq!(sniff(&ogg_page(b"\x01vorbis\x00\x00")), Some(AudioFormat::OggVorbis));
+        assert_eq!(
+            sniff(&ogg_page(b"OpusHead\x01\x02")),
+            Some(AudioFormat::OggOpus)
+        );
+        assert_eq!(
+            sniff(&ogg_page(b"\x01vorbis\x00\x00")),
+            Some(AudioFormat::OggVorbis)
+        );
         assert_eq!(sniff(&ogg_page(b"\x80theora")), None);
-        assert_eq!(classify(&ogg_page(b"\x80theora")), Content::Unknown(Some("Ogg with a codec other than Vorbis, Opus or FLAC")));
+        assert_eq!(
+            classify(&ogg_page(b"\x80theora")),
+            Content::Unknown(Some("Ogg with a codec other than Vorbis, Opus or FLAC"))
+        );
     }
 
     #[test]
@@ -372,7 +412,17 @@ mod tests {
     #[test]
     fn adts() {
         // AAC LC, 44.1 kHz, stereo, 100-byte frames.
-        let header = |len: usize| [0xFF, 0xF1, 0x50, 0x80 | ((len >> 11) & 3) as u8, (len >> 3) as u8, ((len & 7) << 5) as u8 | 0x1F, 0xFC];
+        let header = |len: usize| {
+            [
+                0xFF,
+                0xF1,
+                0x50,
+                0x80 | ((len >> 11) & 3) as u8,
+                (len >> 3) as u8,
+                ((len & 7) << 5) as u8 | 0x1F,
+                0xFC,
+            ]
+        };
         let mut aac = header(100).to_vec();
         aac.resize(100, 0);
         aac.extend_from_slice(&header(120));
@@ -382,18 +432,44 @@ mod tests {
 
     #[test]
     fn non_audio_is_named() {
-        assert_eq!(classify(b"\xEF\xBB\xBF  <!DOCTYPE html><html>"), Content::NotAudio("HTML"));
-        assert_eq!(classify(b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>"), Content::NotAudio("XML"));
-        assert_eq!(classify(b"{\"error\": \"not found\"}"), Content::NotAudio("JSON"));
-        assert_eq!(classify("plain text, caf\u{e9}".as_bytes()), Content::NotAudio("text"));
-        assert_eq!(classify(b"\x89PNG\r\n\x1a\n"), Content::NotAudio("a PNG image"));
-        assert_eq!(classify(b"\x1A\x45\xDF\xA3\x01\x02"), Content::Unknown(Some("WebM/Matroska")));
-        assert_eq!(classify(&[0u8, 1, 2, 3, 200, 17, 0, 9]), Content::Unknown(None));
+        assert_eq!(
+            classify(b"\xEF\xBB\xBF  <!DOCTYPE html><html>"),
+            Content::NotAudio("HTML")
+        );
+        assert_eq!(
+            classify(b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>"),
+            Content::NotAudio("XML")
+        );
+        assert_eq!(
+            classify(b"{\"error\": \"not found\"}"),
+            Content::NotAudio("JSON")
+        );
+        assert_eq!(
+            classify("plain text, caf\u{e9}".as_bytes()),
+            Content::NotAudio("text")
+        );
+        assert_eq!(
+            classify(b"\x89PNG\r\n\x1a\n"),
+            Content::NotAudio("a PNG image")
+        );
+        assert_eq!(
+            classify(b"\x1A\x45\xDF\xA3\x01\x02"),
+            Content::Unknown(Some("WebM/Matroska"))
+        );
+        assert_eq!(
+            classify(&[0u8, 1, 2, 3, 200, 17, 0, 9]),
+            Content::Unknown(None)
+        );
     }
 
     #[test]
     fn never_panics_on_prefixes() {
-        let inputs: [&[u8]; 4] = [b"ID3\x04\x00\x10\x00\x00\x00\x05abcde\xFF\xFB\x90", b"OggS\x00\x02", b"\xFF\xF1\x50\x80\x0C", b"RIFF\x00"];
+        let inputs: [&[u8]; 4] = [
+            b"ID3\x04\x00\x10\x00\x00\x00\x05abcde\xFF\xFB\x90",
+            b"OggS\x00\x02",
+            b"\xFF\xF1\x50\x80\x0C",
+            b"RIFF\x00",
+        ];
         for input in inputs {
             for n in 0..=input.len() {
                 let _ = classify(&input[..n]);

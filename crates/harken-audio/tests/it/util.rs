@@ -28,7 +28,11 @@ pub fn run(cmd: &mut Command) {
 }
 
 fn ffmpeg(input: &Path, args: &[&str], output: &Path) {
-    run(Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y", "-i"]).arg(input).args(args).arg(output));
+    run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(input)
+        .args(args)
+        .arg(output));
 }
 
 fn sox(args: &[&str]) {
@@ -48,7 +52,8 @@ impl Fixtures {
     }
 }
 
-const TEXT: &str = "The quick brown fox jumps over the lazy dog. Speech recognition servers must decode \
+const TEXT: &str =
+    "The quick brown fox jumps over the lazy dog. Speech recognition servers must decode \
     every common audio format, resample it to sixteen kilohertz, and keep the timing exact, \
     because word timestamps depend on it. This sentence is here to make the recording longer.";
 
@@ -58,29 +63,128 @@ pub fn fixtures() -> &'static Fixtures {
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n);
         let s = |n: &str| p(n).to_string_lossy().into_owned();
-        run(Command::new("espeak-ng").arg("-w").arg(p("speech_22k.wav")).arg(TEXT));
-        sox(&[&s("speech_22k.wav"), "-r", "8000", "-b", "16", &s("pcm16_8k.wav")]);
-        sox(&[&s("speech_22k.wav"), "-r", "44100", "-c", "2", &s("stereo_44k.wav")]);
-        sox(&[&s("speech_22k.wav"), "-r", "48000", "-e", "floating-point", "-b", "32", &s("float32_48k.wav")]);
-        sox(&[&s("speech_22k.wav"), "-r", "96000", "-b", "24", &s("pcm24_96k.wav")]);
+        run(Command::new("espeak-ng")
+            .arg("-w")
+            .arg(p("speech_22k.wav"))
+            .arg(TEXT));
+        sox(&[
+            &s("speech_22k.wav"),
+            "-r",
+            "8000",
+            "-b",
+            "16",
+            &s("pcm16_8k.wav"),
+        ]);
+        sox(&[
+            &s("speech_22k.wav"),
+            "-r",
+            "44100",
+            "-c",
+            "2",
+            &s("stereo_44k.wav"),
+        ]);
+        sox(&[
+            &s("speech_22k.wav"),
+            "-r",
+            "48000",
+            "-e",
+            "floating-point",
+            "-b",
+            "32",
+            &s("float32_48k.wav"),
+        ]);
+        sox(&[
+            &s("speech_22k.wav"),
+            "-r",
+            "96000",
+            "-b",
+            "24",
+            &s("pcm24_96k.wav"),
+        ]);
         let src = p("stereo_44k.wav");
-        ffmpeg(&src, &["-c:a", "libmp3lame", "-b:a", "96k"], &p("speech.mp3"));
-        ffmpeg(&src, &["-c:a", "aac", "-b:a", "96k", "-f", "adts"], &p("speech.aac"));
+        ffmpeg(
+            &src,
+            &["-c:a", "libmp3lame", "-b:a", "96k"],
+            &p("speech.mp3"),
+        );
+        ffmpeg(
+            &src,
+            &["-c:a", "aac", "-b:a", "96k", "-f", "adts"],
+            &p("speech.aac"),
+        );
         ffmpeg(&src, &["-c:a", "aac", "-b:a", "96k"], &p("speech.m4a"));
         ffmpeg(&src, &["-c:a", "libvorbis", "-q:a", "4"], &p("speech.ogg"));
         ffmpeg(&src, &["-c:a", "libopus", "-b:a", "48k"], &p("speech.opus"));
         ffmpeg(&src, &["-c:a", "flac"], &p("speech.flac"));
-        sox(&["-n", "-r", "44100", "-c", "2", "-b", "16", &s("sine440_44k.wav"), "synth", "3", "sine", "440", "vol", "0.5"]);
-        sox(&["-n", "-r", "8000", "-b", "16", &s("sine440_8k.wav"), "synth", "3", "sine", "440", "vol", "0.5"]);
+        sox(&[
+            "-n",
+            "-r",
+            "44100",
+            "-c",
+            "2",
+            "-b",
+            "16",
+            &s("sine440_44k.wav"),
+            "synth",
+            "3",
+            "sine",
+            "440",
+            "vol",
+            "0.5",
+        ]);
+        sox(&[
+            "-n",
+            "-r",
+            "8000",
+            "-b",
+            "16",
+            &s("sine440_8k.wav"),
+            "synth",
+            "3",
+            "sine",
+            "440",
+            "vol",
+            "0.5",
+        ]);
         // Mono sine through a lossy codec at an odd rate.
-        sox(&["-n", "-r", "22050", "-b", "16", &s("sine440_22k.wav"), "synth", "3", "sine", "440", "vol", "0.5"]);
-        ffmpeg(&p("sine440_22k.wav"), &["-c:a", "libmp3lame", "-b:a", "64k"], &p("sine440.mp3"));
-        sox(&["-n", "-r", "16000", "-b", "16", &s("no_samples.wav"), "trim", "0", "0"]);
+        sox(&[
+            "-n",
+            "-r",
+            "22050",
+            "-b",
+            "16",
+            &s("sine440_22k.wav"),
+            "synth",
+            "3",
+            "sine",
+            "440",
+            "vol",
+            "0.5",
+        ]);
+        ffmpeg(
+            &p("sine440_22k.wav"),
+            &["-c:a", "libmp3lame", "-b:a", "64k"],
+            &p("sine440.mp3"),
+        );
+        sox(&[
+            "-n",
+            "-r",
+            "16000",
+            "-b",
+            "16",
+            &s("no_samples.wav"),
+            "trim",
+            "0",
+            "0",
+        ]);
 
         let bytes = std::fs::metadata(p("speech_22k.wav")).unwrap().len();
         // espeak-ng writes 16-bit mono at 22050 Hz with a 44-byte header.
         let speech_s = (bytes - 44) as f64 / 2.0 / 22050.0;
-        assert!(speech_s > 8.0, "espeak-ng produced only {speech_s} s of speech");
+        assert!(
+            speech_s > 8.0,
+            "espeak-ng produced only {speech_s} s of speech"
+        );
         Fixtures { dir, speech_s }
     })
 }
@@ -89,7 +193,12 @@ pub fn fixtures() -> &'static Fixtures {
 pub fn tone_frequency(samples: &[f32], rate: f64) -> f64 {
     // Skip the edges, where the resampler's filter sees padding.
     let body = &samples[samples.len() / 10..samples.len() * 9 / 10];
-    let crossings: Vec<usize> = body.windows(2).enumerate().filter(|(_, w)| w[0] < 0.0 && w[1] >= 0.0).map(|(i, _)| i).collect();
+    let crossings: Vec<usize> = body
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0] < 0.0 && w[1] >= 0.0)
+        .map(|(i, _)| i)
+        .collect();
     let (first, last) = (crossings[0], *crossings.last().unwrap());
     (crossings.len() - 1) as f64 * rate / (last - first) as f64
 }
