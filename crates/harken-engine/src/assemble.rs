@@ -11,12 +11,15 @@ pub(crate) struct Item {
     pub(crate) end: f64,
     pub(crate) logprob: f64,
     pub(crate) kind: WordKind,
+    /// Cluster index from diarization; renumbered to `speaker_N` by first appearance.
+    pub(crate) speaker: Option<usize>,
 }
 
 /// Builds the transcript. Items must be in time order; overlapping times are resolved by
 /// ending the earlier item where the next one starts.
 pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, language_probability: f32) -> Transcript {
     let mut words: Vec<Word> = Vec::with_capacity(items.len() * 2);
+    let mut labels = SpeakerLabels::default();
     for item in items {
         let trimmed = item.text.trim_start();
         if trimmed.trim().is_empty() {
@@ -34,16 +37,35 @@ pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, l
                 start: prev.end,
                 end: start,
                 kind: WordKind::Spacing,
-                speaker_id: None,
+                // A pause belongs to whoever spoke before it.
+                speaker_id: prev.speaker_id.clone(),
                 logprob: 0.0,
             };
             words.push(spacing);
         }
         let text = trimmed.trim_end().to_owned();
-        words.push(Word { text, start, end, kind: item.kind, speaker_id: None, logprob: item.logprob });
+        let speaker_id = item.speaker.map(|s| labels.label(s));
+        words.push(Word { text, start, end, kind: item.kind, speaker_id, logprob: item.logprob });
     }
     let text = words.iter().map(|w| w.text.as_str()).collect();
     Transcript { language_code: language_code.to_owned(), language_probability, text, words }
+}
+
+/// Maps cluster indices to `speaker_0`, `speaker_1`, ... in order of first appearance.
+#[derive(Default)]
+struct SpeakerLabels(Vec<usize>);
+
+impl SpeakerLabels {
+    fn label(&mut self, cluster: usize) -> String {
+        let n = match self.0.iter().position(|&c| c == cluster) {
+            Some(n) => n,
+            None => {
+                self.0.push(cluster);
+                self.0.len() - 1
+            }
+        };
+        format!("speaker_{n}")
+    }
 }
 
 fn round3(x: f64) -> f64 {
@@ -55,7 +77,7 @@ mod tests {
     use super::*;
 
     fn item(text: &str, start: f64, end: f64) -> Item {
-        Item { text: text.to_owned(), start, end, logprob: -0.1, kind: WordKind::Word }
+        Item { text: text.to_owned(), start, end, logprob: -0.1, kind: WordKind::Word, speaker: None }
     }
 
     #[test]
@@ -80,6 +102,18 @@ mod tests {
         let t = transcript(vec![item("你好", 0.0, 0.5), item("世界", 0.5, 1.0)], 1.0, "zho", 0.9);
         assert_eq!(t.text, "你好世界");
         assert_eq!(t.words[1].text, "");
+        t.check().unwrap();
+    }
+
+    #[test]
+    fn speakers_are_numbered_by_first_appearance_and_spacing_follows_the_speaker_before() {
+        let mut items = vec![item("a", 0.0, 0.5), item(" b", 0.6, 1.0), item(" c", 1.1, 1.5)];
+        items[0].speaker = Some(7);
+        items[1].speaker = Some(3);
+        items[2].speaker = Some(7);
+        let t = transcript(items, 2.0, "eng", 0.9);
+        let ids: Vec<&str> = t.words.iter().map(|w| w.speaker_id.as_deref().unwrap()).collect();
+        assert_eq!(ids, vec!["speaker_0", "speaker_0", "speaker_1", "speaker_1", "speaker_0"]);
         t.check().unwrap();
     }
 

@@ -1,3 +1,4 @@
+#![cfg(feature = "whisper")]
 //! The Whisper engine on real models and real audio: recordings from `../shared/testdata`
 //! (override with `HARKEN_TESTDATA`) and speech, silence and noise the tests make with
 //! espeak-ng and sox. Models come from `HARKEN_MODELS_DIR` (default `~/.cache/harken/models`,

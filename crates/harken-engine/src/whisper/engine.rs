@@ -144,6 +144,7 @@ impl WhisperEngine {
                         end: (offset + w.end).min(window_end),
                         logprob: w.probability.max(1e-6).ln(),
                         kind: WordKind::Word,
+                        speaker: None,
                     });
                 }
             }
