@@ -1,0 +1,101 @@
+//! `harken transcribe` as a user runs it: the real binary, the real model (tiny.en for speed),
+//! audio made by espeak-ng and sox, and re-encoded by ffmpeg.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn harken(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harken")).args(args).env("HARKEN_LOG", "warn").output().expect("harken runs")
+}
+
+fn tool(name: &str, args: &[&str]) {
+    let status = Command::new(name)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{name} is needed by this test ({e}); run scripts/install-deps"));
+    assert!(status.success(), "{name} {args:?} failed");
+}
+
+fn speech(dir: &Path) -> PathBuf {
+    let wav = dir.join("speech.wav");
+    tool("espeak-ng", &["-w", wav.to_str().unwrap(), "Hello world. This is a test of the speech server."]);
+    wav
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "harken failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn json_output_is_the_transcript_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&harken(&["transcribe", "--model", "tiny.en", "--format", "json", speech(dir.path()).to_str().unwrap()]));
+    let t: harken_types::Transcript = serde_json::from_str(&out).expect("a transcript");
+    t.check().unwrap();
+    assert_eq!(t.language_code, "eng");
+    let lower = t.text.to_lowercase();
+    assert!(lower.contains("hello") && lower.contains("test"), "{lower}");
+    let raw: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys: Vec<&str> = raw.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, vec!["language_code", "language_probability", "text", "words"]);
+    assert!(raw["words"][0]["logprob"].is_number() && raw["words"][0]["type"] == "word");
+}
+
+#[test]
+fn every_contract_format_decodes_and_subtitles_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = speech(dir.path());
+    let mut inputs = Vec::new();
+    for (ext, codec) in [("mp3", "libmp3lame"), ("ogg", "libvorbis"), ("opus", "libopus"), ("m4a", "aac"), ("aac", "aac"), ("flac", "flac")] {
+        let path = dir.path().join(format!("speech_{ext}.{ext}"));
+        let format: &[&str] = if ext == "aac" { &["-f", "adts"] } else { &[] };
+        let mut args = vec!["-loglevel", "error", "-y", "-i", wav.to_str().unwrap(), "-ar", "44100", "-ac", "2", "-c:a", codec];
+        args.extend(format);
+        args.push(path.to_str().unwrap());
+        tool("ffmpeg", &args);
+        inputs.push(path.to_string_lossy().into_owned());
+    }
+    let out_dir = dir.path().join("out");
+    let mut args = vec!["transcribe", "--model", "tiny.en", "--format", "srt", "--output-dir", out_dir.to_str().unwrap()];
+    args.extend(inputs.iter().map(String::as_str));
+    stdout(&harken(&args));
+    for input in &inputs {
+        let stem = Path::new(input).file_stem().unwrap().to_str().unwrap();
+        let srt = std::fs::read_to_string(out_dir.join(format!("{stem}.srt"))).unwrap();
+        assert!(srt.starts_with("1\n00:00:0"), "{stem}: {srt}");
+        assert!(srt.to_lowercase().contains("hello"), "{stem}: {srt}");
+    }
+    let vtt = stdout(&harken(&["transcribe", "--model", "tiny.en", "--format", "vtt", &inputs[0]]));
+    assert!(vtt.starts_with("WEBVTT\n\n00:00:"), "{vtt}");
+}
+
+#[test]
+fn bad_input_fails_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("page.mp3");
+    std::fs::write(&html, "<!DOCTYPE html><html><body>not audio</body></html>").unwrap();
+    let out = harken(&["transcribe", "--model", "tiny.en", html.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTML"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let missing = harken(&["transcribe", "--model", "tiny.en", "/nonexistent/a.wav"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/a.wav"));
+}
+
+#[test]
+fn options_the_engine_cannot_honour_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = speech(dir.path());
+    let two = harken(&["transcribe", "--model", "tiny.en", wav.to_str().unwrap(), wav.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&two.stderr).contains("--output-dir"));
+    let lang = harken(&["transcribe", "--model", "tiny.en", "--language", "de", wav.to_str().unwrap()]);
+    assert_eq!(lang.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&lang.stderr).contains("English only"));
+    let model = harken(&["transcribe", "--model", "/nonexistent-model-dir", wav.to_str().unwrap()]);
+    assert_eq!(model.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&model.stderr).contains("nonexistent-model-dir"));
+}
