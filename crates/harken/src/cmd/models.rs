@@ -32,7 +32,9 @@ pub struct DirArgs {
 
 impl DirArgs {
     fn dir(&self) -> PathBuf {
-        self.models_dir.clone().unwrap_or_else(harken_models::default_models_dir)
+        self.models_dir
+            .clone()
+            .unwrap_or_else(harken_models::default_models_dir)
     }
 }
 
@@ -77,7 +79,11 @@ fn names_to_fetch(requested: &[String]) -> Vec<&'static str> {
         let expanded: Vec<&'static str> = if name == "all" {
             KNOWN.iter().map(|s| s.name).collect()
         } else {
-            KNOWN.iter().filter(|s| s.name == name).map(|s| s.name).collect()
+            KNOWN
+                .iter()
+                .filter(|s| s.name == name)
+                .map(|s| s.name)
+                .collect()
         };
         for n in expanded {
             if !names.contains(&n) {
@@ -95,8 +101,17 @@ async fn run_fetch(args: &FetchArgs, out: &mut impl Write) -> anyhow::Result<()>
     for name in &names {
         match harken_models::fetch_model(&dir, name, !args.quiet).await {
             Ok(fetched) => {
-                let status = if fetched.already_installed { "already installed" } else { "installed" };
-                writeln!(out, "{name}: {status} ({}) in {}", human_size(fetched.size), fetched.dir.display())?;
+                let status = if fetched.already_installed {
+                    "already installed"
+                } else {
+                    "installed"
+                };
+                writeln!(
+                    out,
+                    "{name}: {status} ({}) in {}",
+                    human_size(fetched.size),
+                    fetched.dir.display()
+                )?;
             }
             Err(err) => {
                 // Keep going so one bad model does not block the others; report all at the end.
@@ -106,7 +121,12 @@ async fn run_fetch(args: &FetchArgs, out: &mut impl Write) -> anyhow::Result<()>
         }
     }
     if !failed.is_empty() {
-        anyhow::bail!("{} of {} models failed to fetch: {}", failed.len(), names.len(), failed.join(", "));
+        anyhow::bail!(
+            "{} of {} models failed to fetch: {}",
+            failed.len(),
+            names.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
 }
@@ -117,13 +137,21 @@ fn write_list(dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     if models.is_empty() {
         writeln!(out, "no models installed")?;
     } else {
-        let width = models.iter().map(|m| m.name.len()).max().unwrap_or(0).max(4);
+        let width = models
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
         writeln!(out, "{:width$}  {:15}  {:>9}  PATH", "NAME", "KIND", "SIZE")?;
         for m in &models {
             let note = if m.complete {
                 String::new()
             } else {
-                format!("  (incomplete or outdated: run `harken models fetch {}`)", m.name)
+                format!(
+                    "  (incomplete or outdated: run `harken models fetch {}`)",
+                    m.name
+                )
             };
             writeln!(
                 out,
@@ -141,7 +169,11 @@ fn write_list(dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
         .map(|spec| spec.name)
         .collect();
     if !missing.is_empty() {
-        writeln!(out, "not installed: {} (run `harken models fetch NAME`)", missing.join(", "))?;
+        writeln!(
+            out,
+            "not installed: {} (run `harken models fetch NAME`)",
+            missing.join(", ")
+        )?;
     }
     out.flush().context("writing the model list")?;
     Ok(())
@@ -168,7 +200,9 @@ fn human_size(bytes: u64) -> String {
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -189,13 +223,21 @@ mod tests {
 
     #[test]
     fn fetch_accepts_known_names_and_all() {
-        let Args { command: ModelsCommand::Fetch(f) } = parse(&["fetch", "tiny.en", "all", "--models-dir", "/m"]).unwrap()
+        let Args {
+            command: ModelsCommand::Fetch(f),
+        } = parse(&["fetch", "tiny.en", "all", "--models-dir", "/m"]).unwrap()
         else {
             panic!("not fetch")
         };
         assert_eq!(f.dir.models_dir.as_deref(), Some(Path::new("/m")));
-        assert_eq!(names_to_fetch(&f.names), ["tiny.en", "base", "silero-vad", "resemblyzer"]);
-        assert!(parse(&["fetch", "large-v9"]).is_err(), "unknown names are refused by clap");
+        assert_eq!(
+            names_to_fetch(&f.names),
+            ["tiny.en", "base", "silero-vad", "resemblyzer"]
+        );
+        assert!(
+            parse(&["fetch", "large-v9"]).is_err(),
+            "unknown names are refused by clap"
+        );
     }
 
     #[test]
@@ -208,7 +250,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let custom = tmp.path().join("large-v3-turbo");
         std::fs::create_dir(&custom).unwrap();
-        for f in ["model.bin", "config.json", "tokenizer.json", "vocabulary.json"] {
+        for f in [
+            "model.bin",
+            "config.json",
+            "tokenizer.json",
+            "vocabulary.json",
+        ] {
             std::fs::write(custom.join(f), b"1234").unwrap();
         }
         let mut out = Vec::new();
@@ -216,7 +263,10 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("large-v3-turbo  whisper"), "{text}");
         assert!(text.contains("16 B"), "{text}");
-        assert!(text.contains("not installed: base, tiny.en, silero-vad, resemblyzer"), "{text}");
+        assert!(
+            text.contains("not installed: base, tiny.en, silero-vad, resemblyzer"),
+            "{text}"
+        );
     }
 
     #[test]
