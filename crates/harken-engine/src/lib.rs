@@ -8,6 +8,7 @@
 
 mod api;
 mod assemble;
+#[doc(hidden)] pub mod diarize; // pub only for tests/diarize.rs and examples/der.rs
 mod mel;
 mod vad;
 mod whisper;

@@ -1,0 +1,77 @@
+//! Diarization benchmark: DER over the `diar` rows of the shared test data.
+//!
+//! ```text
+//! cargo run --release -p harken-engine --no-default-features --example der [-- --oracle-count]
+//! ```
+//! Prints per clip: DER (collar 0.25 s, overlap scored), its parts, estimated and true speaker
+//! counts, and the real-time factor of diarization alone (VAD excluded, timed separately).
+//! `--oracle-count` passes the true speaker count as `num_speakers`. Tuning knobs for
+//! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`.
+//! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
+//! the default models directory, `resemblyzer/pretrained.pt`.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use harken_engine::diarize::eval::{self, Bench, Score};
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn main() -> anyhow::Result<()> {
+    let oracle = std::env::args().any(|a| a == "--oracle-count");
+    let model = eval::model_path(harken_models::default_models_dir());
+    let mut bench = Bench::load(&model)?;
+    bench.tune(env("HARKEN_DIAR_HOP"), env("HARKEN_DIAR_THRESHOLD"), env("HARKEN_DIAR_SMOOTH"));
+    let testdata = eval::testdata_dir();
+    let clips = eval::diar_clips(&testdata)?;
+    anyhow::ensure!(!clips.is_empty(), "no diar rows in {}/manifest.tsv", testdata.display());
+    let mut total = Score::default();
+    let (mut audio_s, mut vad_s, mut diar_s) = (0.0, 0.0, 0.0);
+    let mut counts_right = 0;
+    println!("{:<32} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}", "clip", "DER%", "miss%", "FA%", "conf%", "ref_s", "est", "ref", "RTF");
+    for clip in &clips {
+        let samples = harken_audio::decode_file(&clip.audio)?.samples;
+        let reference = eval::read_rttm(&std::fs::read_to_string(&clip.rttm)?);
+        let true_count = reference.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
+        let t0 = Instant::now();
+        let speech = Bench::speech(&samples);
+        let t1 = Instant::now();
+        let hyp = bench.run_on(&samples, &speech, oracle.then_some(true_count));
+        let t2 = Instant::now();
+        let est = hyp.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
+        let sc = eval::score(&reference, &hyp, 0.25);
+        let secs = eval::seconds(&samples);
+        let pct = |x: f64| 100.0 * x / sc.reference.max(1e-9);
+        println!(
+            "{:<32} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>6.1}  {:>3}/{:<3} {:>7.4}",
+            clip.audio.file_name().unwrap_or_default().to_string_lossy(),
+            100.0 * sc.der(),
+            pct(sc.miss),
+            pct(sc.false_alarm),
+            pct(sc.confusion),
+            sc.reference,
+            est,
+            true_count,
+            (t2 - t1).as_secs_f64() / secs
+        );
+        counts_right += usize::from(est == true_count);
+        total.add(&sc);
+        audio_s += secs;
+        vad_s += (t1 - t0).as_secs_f64();
+        diar_s += (t2 - t1).as_secs_f64();
+    }
+    let pct = |x: f64| 100.0 * x / total.reference;
+    println!(
+        "overall DER {:.1}% (miss {:.1}%, false alarm {:.1}%, confusion {:.1}%) over {:.1} s of reference speech",
+        100.0 * total.der(),
+        pct(total.miss),
+        pct(total.false_alarm),
+        pct(total.confusion),
+        total.reference
+    );
+    println!("speaker count right on {counts_right}/{} clips", clips.len());
+    println!("diarization RTF {:.4} ({:.2} s for {:.1} s of audio); VAD RTF {:.4}", diar_s / audio_s, diar_s, audio_s, vad_s / audio_s);
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The GE2E speaker encoder (Resemblyzer): power mel spectrogram → 3-layer LSTM → linear + ReLU
+//! → L2 normalisation, in plain Rust.
+//!
+//! The features must match what the network was trained on (Resemblyzer's `audio.py`):
+//! `librosa.feature.melspectrogram` power (not log), `n_fft` 400 (25 ms), hop 160 (10 ms),
+//! 40 Slaney mel bands, centred frames with reflect padding, on audio raised to −30 dBFS when
+//! quieter ("increase only"). An embedding is the last hidden state after a 160-frame (1.6 s)
+//! partial utterance, as in Resemblyzer's `embed_utterance`.
+//!
+//! Cost is the LSTM (≈1.35 M multiply-adds per frame). Windows are run as a batch so every
+//! step is a matrix product (B×256 · 256×1024) on `matrixmultiply`'s SIMD kernels instead of
+//! a memory-bound matrix-vector product; the input projections of all frames are one product.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{ensure, Context};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, ArrayView2, Axis};
+use rustfft::num_complex::Complex32;
+use rustfft::{Fft, FftPlanner};
+
+use super::weights::{load_tensors, Tensor};
+
+pub(crate) const N_MELS: usize = 40;
+pub(crate) const HOP: usize = 160;
+const N_FFT: usize = 400;
+/// Frames in one partial utterance (1.6 s).
+pub(crate) const WINDOW_FRAMES: usize = 160;
+pub(crate) const EMBEDDING: usize = 256;
+const HIDDEN: usize = 256;
+const GATES: usize = 4 * HIDDEN;
+/// Windows run together; bounds the gate buffer to `160 × 48 × 1024` floats (31 MB).
+const BATCH: usize = 48;
+/// Resemblyzer's `audio_norm_target_dBFS`.
+const TARGET_DBFS: f64 = -30.0;
+
+struct Layer {
+    /// `4H × in`, gates in PyTorch's order i, f, g, o.
+    w_ih: Array2<f32>,
+    /// `4H × H`.
+    w_hh: Array2<f32>,
+    /// `b_ih + b_hh`.
+    bias: Vec<f32>,
+}
+
+/// The loaded network and its feature extractor. Immutable, so `Send + Sync`.
+pub(crate) struct Encoder {
+    layers: Vec<Layer>,
+    /// `256 × 256`.
+    linear_w: Array2<f32>,
+    linear_b: Vec<f32>,
+    mel: MelBank,
+}
+
+impl Encoder {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        let mut tensors = load_tensors(path)?;
+        let mut take = |name: &str, shape: &[usize]| -> anyhow::Result<Tensor> {
+            let t = tensors
+                .remove(&format!("model_state.{name}"))
+                .with_context(|| format!("{}: no tensor model_state.{name}", path.display()))?;
+            ensure!(t.shape == shape, "{}: {name} has shape {:?}, expected {shape:?}", path.display(), t.shape);
+            Ok(t)
+        };
+        let mut layers = Vec::new();
+        for l in 0..3 {
+            let input = if l == 0 { N_MELS } else { HIDDEN };
+            let w_ih = take(&format!("lstm.weight_ih_l{l}"), &[GATES, input])?;
+            let w_hh = take(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?;
+            let b_ih = take(&format!("lstm.bias_ih_l{l}"), &[GATES])?;
+            let b_hh = take(&format!("lstm.bias_hh_l{l}"), &[GATES])?;
+            layers.push(Layer {
+                w_ih: Array2::from_shape_vec((GATES, input), w_ih.data)?,
+                w_hh: Array2::from_shape_vec((GATES, HIDDEN), w_hh.data)?,
+                bias: b_ih.data.iter().zip(&b_hh.data).map(|(a, b)| a + b).collect(),
+            });
+        }
+        let linear_w = Array2::from_shape_vec((EMBEDDING, HIDDEN), take("linear.weight", &[EMBEDDING, HIDDEN])?.data)?;
+        let linear_b = take("linear.bias", &[EMBEDDING])?.data;
+        Ok(Encoder { layers, linear_w, linear_b, mel: MelBank::new() })
+    }
+
+    /// Power mel spectrogram of `samples` after volume normalisation: `frames × 40`, row-major,
+    /// frame `t` centred on sample `t * HOP`. `gain_ref` are the samples whose loudness sets the
+    /// gain (the speech, not the silence around it).
+    pub(crate) fn features(&self, samples: &[f32], gain_ref: impl Iterator<Item = f32>) -> Vec<f32> {
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for x in gain_ref {
+            sum += (x as f64) * (x as f64);
+            n += 1;
+        }
+        let rms = (sum / n.max(1) as f64).sqrt().max(1e-9);
+        let change_db = (TARGET_DBFS - 20.0 * rms.log10()).max(0.0);
+        // Power features scale with the square of the amplitude gain.
+        let power_gain = 10f64.powf(change_db / 10.0) as f32;
+        let mut mel = self.mel.power_mel(samples);
+        for v in &mut mel {
+            *v *= power_gain;
+        }
+        mel
+    }
+
+    /// One L2-normalised embedding per window; window `i` is frames `starts[i] .. starts[i] + 160`
+    /// of `mel` (frames past the end count as silence).
+    pub(crate) fn embed(&self, mel: &[f32], starts: &[usize]) -> Vec<Vec<f32>> {
+        starts.chunks(BATCH).flat_map(|batch| self.embed_batch(mel, batch)).collect()
+    }
+
+    fn embed_batch(&self, mel: &[f32], starts: &[usize]) -> Vec<Vec<f32>> {
+        let (b, t_len) = (starts.len(), WINDOW_FRAMES);
+        let frames = mel.len() / N_MELS;
+        // Time-major: row `t * b + w` is frame `t` of window `w`, so each step is a block of rows.
+        let mut x = Array2::<f32>::zeros((t_len * b, N_MELS));
+        for t in 0..t_len {
+            for (w, &start) in starts.iter().enumerate() {
+                let f = start + t;
+                if f < frames {
+                    x.row_mut(t * b + w).as_slice_mut().expect("contiguous").copy_from_slice(&mel[f * N_MELS..(f + 1) * N_MELS]);
+                }
+            }
+        }
+        for layer in &self.layers {
+            x = run_layer(layer, x.view(), b);
+        }
+        let h = x.slice(s![(t_len - 1) * b.., ..]);
+        let mut out = Array2::<f32>::zeros((b, EMBEDDING));
+        for mut row in out.rows_mut() {
+            row.as_slice_mut().expect("contiguous").copy_from_slice(&self.linear_b);
+        }
+        general_mat_mul(1.0, &h, &self.linear_w.t(), 1.0, &mut out);
+        out.axis_iter(Axis(0))
+            .map(|row| {
+                let v: Vec<f32> = row.iter().map(|&x| x.max(0.0)).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                v.into_iter().map(|x| x / norm).collect()
+            })
+            .collect()
+    }
+}
+
+/// Runs one LSTM layer over `b` sequences stored time-major in `x`; returns all hidden states,
+/// time-major as well.
+fn run_layer(layer: &Layer, x: ArrayView2<'_, f32>, b: usize) -> Array2<f32> {
+    let steps = x.nrows() / b;
+    let mut gates = Array2::<f32>::zeros((x.nrows(), GATES));
+    for mut row in gates.rows_mut() {
+        row.as_slice_mut().expect("contiguous").copy_from_slice(&layer.bias);
+    }
+    general_mat_mul(1.0, &x, &layer.w_ih.t(), 1.0, &mut gates);
+    let mut h = Array2::<f32>::zeros((x.nrows(), HIDDEN));
+    let mut c = vec![0.0f32; b * HIDDEN];
+    for t in 0..steps {
+        let rows = t * b..(t + 1) * b;
+        let mut g = gates.slice_mut(s![rows.clone(), ..]);
+        if t > 0 {
+            let prev = h.slice(s![(t - 1) * b..t * b, ..]);
+            general_mat_mul(1.0, &prev, &layer.w_hh.t(), 1.0, &mut g);
+        }
+        let g = g.as_slice_mut().expect("contiguous block of rows");
+        let mut h_t = h.slice_mut(s![rows, ..]);
+        let h_t = h_t.as_slice_mut().expect("contiguous block of rows");
+        for w in 0..b {
+            cell(&mut g[w * GATES..(w + 1) * GATES], &mut c[w * HIDDEN..(w + 1) * HIDDEN], &mut h_t[w * HIDDEN..(w + 1) * HIDDEN]);
+        }
+    }
+    h
+}
+
+/// One LSTM cell update from pre-activation gates `[i f g o]`.
+#[inline]
+fn cell(g: &mut [f32], c: &mut [f32], h: &mut [f32]) {
+    let (ifg, o) = g.split_at_mut(3 * HIDDEN);
+    let (if_, gg) = ifg.split_at_mut(2 * HIDDEN);
+    for v in if_.iter_mut() {
+        *v = sigmoid(*v);
+    }
+    for v in o.iter_mut() {
+        *v = sigmoid(*v);
+    }
+    for v in gg.iter_mut() {
+        *v = tanh(*v);
+    }
+    let (i, f) = if_.split_at(HIDDEN);
+    for k in 0..HIDDEN {
+        c[k] = f[k] * c[k] + i[k] * gg[k];
+        h[k] = o[k] * tanh(c[k]);
+    }
+}
+
+/// Rational approximation of `tanh` (Eigen's `generic_fast_tanh_float`, max error a few ulp);
+/// branch-free so the loops above vectorise, unlike `f32::tanh`.
+#[inline]
+pub(crate) fn tanh(x: f32) -> f32 {
+    let x = x.clamp(-7.905_311, 7.905_311);
+    let x2 = x * x;
+    let mut p = x2 * -2.760_768_5e-16 + 2.000_188e-13;
+    p = x2 * p + -8.604_672e-11;
+    p = x2 * p + 5.122_297e-8;
+    p = x2 * p + 1.485_722_4e-5;
+    p = x2 * p + 6.372_619_3e-4;
+    p = x2 * p + 4.893_524_6e-3;
+    p *= x;
+    let mut q = x2 * 1.198_258_4e-6 + 1.185_347_1e-4;
+    q = x2 * q + 2.268_434_6e-3;
+    q = x2 * q + 4.893_525e-3;
+    p / q
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    0.5 + 0.5 * tanh(0.5 * x)
+}
+
+/// `librosa.feature.melspectrogram(sr=16000, n_fft=400, hop_length=160, n_mels=40)`.
+struct MelBank {
+    /// `40 × 201` Slaney-normalised triangles on the Slaney mel scale (librosa's defaults).
+    filters: Vec<f32>,
+    window: Vec<f32>,
+    fft: Arc<dyn Fft<f32>>,
+}
+
+impl MelBank {
+    fn new() -> Self {
+        let window = (0..N_FFT)
+            .map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos()) as f32)
+            .collect();
+        MelBank { filters: slaney_filters(16_000.0, N_FFT, N_MELS), window, fft: FftPlanner::new().plan_fft_forward(N_FFT) }
+    }
+
+    /// `1 + len / HOP` frames of 40 values, row-major.
+    fn power_mel(&self, audio: &[f32]) -> Vec<f32> {
+        let bins = N_FFT / 2 + 1;
+        let frames = 1 + audio.len() / HOP;
+        let pad = N_FFT / 2;
+        // Reflect padding (numpy "reflect"); a clip shorter than the padding is zero-padded.
+        let at = |i: isize| -> f32 {
+            let n = audio.len() as isize;
+            let j = if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i };
+            if (0..n).contains(&j) { audio[j as usize] } else { 0.0 }
+        };
+        let mut buf = vec![Complex32::new(0.0, 0.0); N_FFT];
+        let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
+        let mut power = vec![0.0f32; bins];
+        let mut out = vec![0.0f32; frames * N_MELS];
+        for t in 0..frames {
+            let start = (t * HOP) as isize - pad as isize;
+            for (i, c) in buf.iter_mut().enumerate() {
+                let s = start + i as isize;
+                let v = if s >= 0 && (s as usize) < audio.len() { audio[s as usize] } else { at(s) };
+                *c = Complex32::new(v * self.window[i], 0.0);
+            }
+            self.fft.process_with_scratch(&mut buf, &mut scratch);
+            for (p, c) in power.iter_mut().zip(&buf[..bins]) {
+                *p = c.norm_sqr();
+            }
+            for (m, o) in out[t * N_MELS..(t + 1) * N_MELS].iter_mut().enumerate() {
+                *o = self.filters[m * bins..(m + 1) * bins].iter().zip(&power).map(|(w, p)| w * p).sum();
+            }
+        }
+        out
+    }
+}
+
+// The same filterbank as `crate::mel` builds for Whisper (kept private there).
+fn hz_to_mel(f: f64) -> f64 {
+    let (f_sp, min_log_hz) = (200.0 / 3.0, 1000.0);
+    let logstep = 6.4f64.ln() / 27.0;
+    if f >= min_log_hz {
+        min_log_hz / f_sp + (f / min_log_hz).ln() / logstep
+    } else {
+        f / f_sp
+    }
+}
+
+fn mel_to_hz(m: f64) -> f64 {
+    let (f_sp, min_log_hz) = (200.0 / 3.0, 1000.0);
+    let logstep = 6.4f64.ln() / 27.0;
+    if m >= min_log_hz / f_sp {
+        min_log_hz * (logstep * (m - min_log_hz / f_sp)).exp()
+    } else {
+        f_sp * m
+    }
+}
+
+fn slaney_filters(sr: f64, n_fft: usize, n_mels: usize) -> Vec<f32> {
+    let bins = n_fft / 2 + 1;
+    let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(sr / 2.0));
+    let mel_f: Vec<f64> = (0..n_mels + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64)).collect();
+    let mut weights = vec![0.0f32; n_mels * bins];
+    for m in 0..n_mels {
+        let (f0, f1, f2) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);
+        let enorm = 2.0 / (f2 - f0);
+        for k in 0..bins {
+            let f = k as f64 * sr / n_fft as f64;
+            let w = ((f - f0) / (f1 - f0)).min((f2 - f) / (f2 - f1)).max(0.0);
+            weights[m * bins + k] = (w * enorm) as f32;
+        }
+    }
+    weights
+}

@@ -1,0 +1,277 @@
+//! Scoring support for the diarization test and the `der` example; not part of the API.
+//!
+//! DER follows pyannote.metrics: a collar of `collar` seconds in total (half on each side) is
+//! removed around every reference boundary, overlapped speech is scored (every reference
+//! speaker counts), and reference and hypothesis speakers are mapped one-to-one so that their
+//! co-occurring time is maximal. Time is scored in 1 ms steps.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{DiarizeParams, Diarizer};
+use crate::api::SAMPLE_RATE;
+use crate::vad::{self, VadParams};
+
+/// One speaker speaking from `start` to `end` seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    pub speaker: String,
+}
+
+/// VAD + diarization over a whole recording, as the engine runs it.
+pub struct Bench {
+    diarizer: Diarizer,
+}
+
+impl Bench {
+    pub fn load(pretrained_pt: &Path) -> anyhow::Result<Self> {
+        Ok(Bench { diarizer: Diarizer::load(pretrained_pt)? })
+    }
+
+    /// Overrides tuning: window hop (s), clustering threshold, majority-filter width.
+    pub fn tune(&mut self, hop_s: Option<f64>, threshold: Option<f32>, smooth: Option<usize>) {
+        let p: &mut DiarizeParams = &mut self.diarizer.params;
+        if let Some(h) = hop_s {
+            p.hop_s = h;
+        }
+        if let Some(t) = threshold {
+            p.cluster.threshold = t;
+        }
+        if let Some(s) = smooth {
+            p.smooth = s;
+        }
+    }
+
+    /// Speaker turns of 16 kHz mono samples, labelled `"0"`, `"1"`, ...
+    pub fn run(&self, samples: &[f32], num_speakers: Option<usize>) -> Vec<Segment> {
+        let scores = vad::frame_scores(samples);
+        let speech = vad::speech_regions(&scores, samples.len(), &VadParams::default());
+        self.run_on(samples, &speech, num_speakers)
+    }
+
+    /// The same, on given speech spans (samples), to time diarization without VAD.
+    pub fn run_on(&self, samples: &[f32], speech: &[(usize, usize)], num_speakers: Option<usize>) -> Vec<Segment> {
+        self.diarizer
+            .diarize(samples, speech, num_speakers)
+            .into_iter()
+            .map(|t| Segment { start: t.start, end: t.end, speaker: t.speaker.to_string() })
+            .collect()
+    }
+
+    /// VAD speech spans (samples).
+    pub fn speech(samples: &[f32]) -> Vec<(usize, usize)> {
+        vad::speech_regions(&vad::frame_scores(samples), samples.len(), &VadParams::default())
+    }
+}
+
+/// `$HARKEN_MODELS_DIR/resemblyzer/pretrained.pt`, else under `default_models_dir`.
+pub fn model_path(default_models_dir: PathBuf) -> PathBuf {
+    std::env::var_os("HARKEN_MODELS_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or(default_models_dir)
+        .join("resemblyzer")
+        .join("pretrained.pt")
+}
+
+/// `$HARKEN_TESTDATA`, else `../shared/testdata` next to the repository.
+pub fn testdata_dir() -> PathBuf {
+    std::env::var_os("HARKEN_TESTDATA").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+    })
+}
+
+/// A `diar` row of `manifest.tsv`.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub audio: PathBuf,
+    pub rttm: PathBuf,
+}
+
+/// The `diar` rows of `<testdata>/manifest.tsv`.
+pub fn diar_clips(testdata: &Path) -> anyhow::Result<Vec<Clip>> {
+    let manifest = testdata.join("manifest.tsv");
+    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let mut header = None;
+    let mut clips = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let Some(h) = &header else {
+            header = Some(cols.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+            continue;
+        };
+        let col = |name: &str| h.iter().position(|c| c == name).and_then(|i| cols.get(i)).copied().unwrap_or("");
+        if col("kind") == "diar" && !col("rttm").is_empty() {
+            clips.push(Clip { audio: testdata.join(col("file")), rttm: testdata.join(col("rttm")) });
+        }
+    }
+    Ok(clips)
+}
+
+/// Speaker segments of an RTTM file (`SPEAKER <file> <chan> <start> <dur> <NA> <NA> <name> ...`).
+pub fn read_rttm(text: &str) -> Vec<Segment> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.first() != Some(&"SPEAKER") || f.len() < 8 {
+                return None;
+            }
+            let (start, dur): (f64, f64) = (f[3].parse().ok()?, f[4].parse().ok()?);
+            Some(Segment { start, end: start + dur, speaker: f[7].to_owned() })
+        })
+        .collect()
+}
+
+/// Error times (seconds) of one scored recording.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Score {
+    /// Scored reference speech (overlap counted once per speaker).
+    pub reference: f64,
+    pub miss: f64,
+    pub false_alarm: f64,
+    pub confusion: f64,
+}
+
+impl Score {
+    pub fn errors(&self) -> f64 {
+        self.miss + self.false_alarm + self.confusion
+    }
+
+    /// Diarization error rate, 0..; 0 when there is no reference speech and no error.
+    pub fn der(&self) -> f64 {
+        if self.reference > 0.0 {
+            self.errors() / self.reference
+        } else if self.errors() > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    pub fn add(&mut self, o: &Score) {
+        self.reference += o.reference;
+        self.miss += o.miss;
+        self.false_alarm += o.false_alarm;
+        self.confusion += o.confusion;
+    }
+}
+
+const STEP: f64 = 0.001;
+
+/// DER components of `hyp` against `reference`, pyannote style (see the module doc).
+pub fn score(reference: &[Segment], hyp: &[Segment], collar: f64) -> Score {
+    let end = reference.iter().chain(hyp).map(|s| s.end).fold(0.0, f64::max);
+    let n = (end / STEP).ceil() as usize + 1;
+    let idx = |t: f64| ((t / STEP).round().max(0.0) as usize).min(n);
+    let mut scored = vec![true; n];
+    for s in reference {
+        for b in [s.start, s.end] {
+            scored[idx(b - collar / 2.0)..idx(b + collar / 2.0)].fill(false);
+        }
+    }
+    let activity = |segs: &[Segment]| -> (Vec<String>, Vec<Vec<bool>>) {
+        let mut names: Vec<String> = segs.iter().map(|s| s.speaker.clone()).collect();
+        names.sort();
+        names.dedup();
+        let mut act = vec![vec![false; n]; names.len()];
+        for s in segs {
+            let k = names.binary_search(&s.speaker).expect("name listed");
+            act[k][idx(s.start)..idx(s.end)].fill(true);
+        }
+        (names, act)
+    };
+    let (_, r) = activity(reference);
+    let (_, h) = activity(hyp);
+    let mut co = vec![vec![0usize; h.len()]; r.len()];
+    for (i, ri) in r.iter().enumerate() {
+        for (j, hj) in h.iter().enumerate() {
+            co[i][j] = (0..n).filter(|&t| scored[t] && ri[t] && hj[t]).count();
+        }
+    }
+    let mapping = best_mapping(&co);
+    let mut sc = Score::default();
+    for t in (0..n).filter(|&t| scored[t]) {
+        let nr = r.iter().filter(|a| a[t]).count();
+        let nh = h.iter().filter(|a| a[t]).count();
+        let correct = mapping.iter().enumerate().filter(|(i, m)| m.is_some_and(|j| r[*i][t] && h[j][t])).count();
+        sc.reference += nr as f64 * STEP;
+        sc.miss += nr.saturating_sub(nh) as f64 * STEP;
+        sc.false_alarm += nh.saturating_sub(nr) as f64 * STEP;
+        sc.confusion += (nr.min(nh) - correct) as f64 * STEP;
+    }
+    sc
+}
+
+/// The one-to-one reference→hypothesis mapping with the largest total co-occurrence
+/// (exhaustive: speaker counts here are small).
+fn best_mapping(co: &[Vec<usize>]) -> Vec<Option<usize>> {
+    fn go(i: usize, co: &[Vec<usize>], used: &mut Vec<bool>, cur: &mut Vec<Option<usize>>, best: &mut (usize, Vec<Option<usize>>), sum: usize) {
+        if i == co.len() {
+            if sum >= best.0 {
+                *best = (sum, cur.clone());
+            }
+            return;
+        }
+        cur.push(None);
+        go(i + 1, co, used, cur, best, sum);
+        cur.pop();
+        for j in 0..used.len() {
+            if !used[j] && co[i][j] > 0 {
+                used[j] = true;
+                cur.push(Some(j));
+                go(i + 1, co, used, cur, best, sum + co[i][j]);
+                cur.pop();
+                used[j] = false;
+            }
+        }
+    }
+    let hyps = co.first().map_or(0, Vec::len);
+    let mut best = (0, vec![None; co.len()]);
+    go(0, co, &mut vec![false; hyps], &mut Vec::new(), &mut best, 0);
+    best.1
+}
+
+/// Seconds of audio in `samples`.
+pub fn seconds(samples: &[f32]) -> f64 {
+    samples.len() as f64 / SAMPLE_RATE as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(start: f64, end: f64, s: &str) -> Segment {
+        Segment { start, end, speaker: s.into() }
+    }
+
+    #[test]
+    fn a_perfect_hypothesis_under_other_names_scores_zero() {
+        let r = [seg(0.0, 2.0, "A"), seg(2.0, 5.0, "B")];
+        let h = [seg(0.0, 2.0, "1"), seg(2.0, 5.0, "0")];
+        let s = score(&r, &h, 0.25);
+        assert!(s.der() < 1e-9, "{s:?}");
+        // 0.125 s of collar on each side of the boundaries at 0, 2 and 5 s.
+        assert!((s.reference - 4.5).abs() < 0.01, "{s:?}");
+    }
+
+    #[test]
+    fn miss_false_alarm_and_confusion_are_counted_outside_the_collar() {
+        let r = [seg(0.0, 4.0, "A"), seg(4.0, 8.0, "B"), seg(6.0, 8.0, "C")];
+        // B's first second confused with A, C missed, one second of speech where none is.
+        let h = [seg(0.0, 5.0, "x"), seg(5.0, 8.0, "y"), seg(9.0, 10.0, "y")];
+        let s = score(&r, &h, 0.0);
+        assert!((s.reference - 10.0).abs() < 0.01, "{s:?}");
+        assert!((s.confusion - 1.0).abs() < 0.01, "{s:?}");
+        assert!((s.miss - 2.0).abs() < 0.01, "{s:?}");
+        assert!((s.false_alarm - 1.0).abs() < 0.01, "{s:?}");
+    }
+
+    #[test]
+    fn rttm_lines_are_read() {
+        let r = read_rttm("SPEAKER f 1 0.5 1.25 <NA> <NA> spk1 <NA> <NA>\n\nnoise\n");
+        assert_eq!(r, vec![seg(0.5, 1.75, "spk1")]);
+    }
+}

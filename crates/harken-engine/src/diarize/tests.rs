@@ -1,0 +1,121 @@
+//! Tests of the encoder on the real weights and real speech, and of windows and turns.
+
+use std::path::PathBuf;
+
+use super::encoder::{self, Encoder};
+use super::*;
+
+pub(crate) fn model_path() -> PathBuf {
+    let p = eval::model_path(harken_models::default_models_dir());
+    assert!(p.exists(), "{} is missing: run `harken models fetch resemblyzer` (or set HARKEN_MODELS_DIR)", p.display());
+    p
+}
+
+fn decode(rel: &str) -> Vec<f32> {
+    let path = eval::testdata_dir().join(rel);
+    assert!(path.exists(), "test data {} is missing (set HARKEN_TESTDATA)", path.display());
+    harken_audio::decode_file(&path).unwrap_or_else(|e| panic!("decoding {}: {e}", path.display())).samples
+}
+
+#[test]
+fn every_tensor_of_the_state_dict_has_its_shape() {
+    let t = weights::load_tensors(&model_path()).unwrap();
+    let shape = |k: &str| t.get(&format!("model_state.{k}")).unwrap_or_else(|| panic!("no {k}")).shape.clone();
+    for l in 0..3 {
+        let input = if l == 0 { 40 } else { 256 };
+        assert_eq!(shape(&format!("lstm.weight_ih_l{l}")), [1024, input]);
+        assert_eq!(shape(&format!("lstm.weight_hh_l{l}")), [1024, 256]);
+        assert_eq!(shape(&format!("lstm.bias_ih_l{l}")), [1024]);
+        assert_eq!(shape(&format!("lstm.bias_hh_l{l}")), [1024]);
+    }
+    assert_eq!(shape("linear.weight"), [256, 256]);
+    assert_eq!(shape("linear.bias"), [256]);
+    assert_eq!(shape("similarity_weight"), [1]);
+    assert_eq!(shape("similarity_bias"), [1]);
+    // Values are real weights, not zeros or garbage.
+    let w = &t["model_state.lstm.weight_hh_l1"].data;
+    assert!(w.iter().all(|x| x.is_finite() && x.abs() < 100.0));
+    assert!(w.iter().filter(|x| **x != 0.0).count() > w.len() / 2);
+}
+
+#[test]
+fn fast_tanh_matches_std() {
+    for i in -2000..=2000 {
+        let x = i as f32 / 100.0;
+        assert!((encoder::tanh(x) - x.tanh()).abs() < 2e-6, "tanh({x})");
+    }
+}
+
+/// Mean embedding of the 1.6 s windows of `samples`, every 0.8 s.
+fn voice(enc: &Encoder, samples: &[f32]) -> Vec<f32> {
+    let mel = enc.features(samples, samples.iter().copied());
+    let frames = mel.len() / encoder::N_MELS;
+    let starts: Vec<usize> = (0..frames.saturating_sub(WINDOW_FRAMES)).step_by(80).collect();
+    let emb = enc.embed(&mel, &starts);
+    let mut m = vec![0.0f32; encoder::EMBEDDING];
+    for e in &emb {
+        m.iter_mut().zip(e).for_each(|(a, b)| *a += b);
+    }
+    let n = cluster::dot(&m, &m).sqrt();
+    m.into_iter().map(|x| x / n).collect()
+}
+
+#[test]
+fn the_same_speaker_is_closer_than_another_speaker() {
+    let enc = Encoder::load(&model_path()).unwrap();
+    // Two LibriSpeech speakers (1089: male, 1221: female).
+    let a = decode("asr/librispeech_test-clean_1089-134686-0000.flac");
+    let b = decode("asr/librispeech_test-clean_triton_1221-135766-0001.wav");
+    let (a1, a2) = a.split_at(a.len() / 2);
+    let (va1, va2, vb) = (voice(&enc, a1), voice(&enc, a2), voice(&enc, &b));
+    let same = cluster::dot(&va1, &va2);
+    let other = cluster::dot(&va1, &vb).max(cluster::dot(&va2, &vb));
+    assert!(same > other + 0.05, "same speaker {same:.3}, different speakers {other:.3}");
+    assert!(va1.iter().all(|x| *x >= 0.0) && (cluster::dot(&va1, &va1) - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn windows_cover_regions_and_short_regions_get_one_centred_window() {
+    let frames = 5000;
+    let speech = [(0, 16_000 * 4), (16_000 * 10, 16_000 * 10 + 8000)];
+    let w = plan_windows(&speech, frames, 0.8);
+    let first: Vec<usize> = w.iter().filter(|w| w.region == 0).map(|w| w.start).collect();
+    assert_eq!(first, vec![0, 80, 160, 240]);
+    let second: Vec<_> = w.iter().filter(|w| w.region == 1).collect();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].start, 1025 - 80);
+}
+
+#[test]
+fn turns_are_sorted_disjoint_and_inside_speech() {
+    let speech = [(0, 16_000 * 4), (16_000 * 10, 16_000 * 10 + 8000)];
+    let w = plan_windows(&speech, 5000, 0.8);
+    let labels = vec![0, 0, 1, 1, 1];
+    let t = turns(&speech, &w, &labels);
+    assert_eq!(t.len(), 3);
+    assert_eq!((t[0].start, t[0].speaker), (0.0, 0));
+    // Halfway between the centres of windows 2 (1.6 s) and 3 (2.4 s).
+    assert!((t[0].end - 2.0).abs() < 1e-9, "{t:?}");
+    assert_eq!((t[1].end, t[2].start, t[2].end), (4.0, 10.0, 10.5));
+    for p in t.windows(2) {
+        assert!(p[0].end <= p[1].start);
+    }
+}
+
+#[test]
+fn a_lone_odd_window_is_smoothed_away() {
+    let w: Vec<Window> = (0..5).map(|i| Window { start: i * 80, region: 0 }).collect();
+    let mut labels = vec![0, 0, 1, 0, 0];
+    smooth(&mut labels, &w, 3);
+    assert_eq!(labels, vec![0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn silence_gives_no_turns_and_one_voice_gives_one_speaker() {
+    let d = Diarizer::load(&model_path()).unwrap();
+    assert!(d.diarize(&vec![0.0; 32_000], &[], None).is_empty());
+    let a = decode("asr/librispeech_test-clean_1089-134686-0000.flac");
+    let t = d.diarize(&a, &[(0, a.len())], None);
+    assert!(!t.is_empty());
+    assert!(t.iter().all(|t| t.speaker == 0), "{t:?}");
+}
