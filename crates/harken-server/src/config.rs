@@ -1,0 +1,121 @@
+//! `ServerConfig`: every setting of `harken serve`, defined once. Flags override environment
+//! variables, which override the defaults written here; `--help` shows these doc comments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harken_store::{Credits, RetrySchedule};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free port; the URL is printed on stdout).
+    #[arg(long, env = "HARKEN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite database and temporary downloads.
+    #[arg(long, env = "HARKEN_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Allow audio and callback URLs that resolve to private, loopback or link-local addresses.
+    /// Only for tests and trusted single-user setups.
+    #[arg(long, env = "HARKEN_ALLOW_PRIVATE_URLS")]
+    pub allow_private_urls: bool,
+    /// In-process workers (tasks transcribed at once). Inference already uses every core, so
+    /// more than 1 only helps when downloads dominate.
+    #[arg(long, env = "HARKEN_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// New tasks a key may create per rate window.
+    #[arg(long, env = "HARKEN_RATE_LIMIT", default_value_t = 20)]
+    pub rate_limit: u32,
+    /// Length of the rate window, in seconds.
+    #[arg(long, env = "HARKEN_RATE_WINDOW_SECS", default_value_t = 10)]
+    pub rate_window_secs: u64,
+    /// Credits charged per minute of audio (billed per second, rounded up to 0.001 credit).
+    #[arg(long, env = "HARKEN_CREDITS_PER_MINUTE", default_value_t = 1.0)]
+    pub credits_per_minute: f64,
+    /// Delays in seconds before each callback retry, comma-separated (Kie.ai: 1, 5, 15 minutes).
+    #[arg(long, env = "HARKEN_CALLBACK_RETRY_SECS", value_delimiter = ',', default_value = "60,300,900")]
+    pub callback_retry_secs: Vec<u64>,
+    /// Seconds a callback receiver has to answer.
+    #[arg(long, env = "HARKEN_CALLBACK_TIMEOUT_SECS", default_value_t = 15)]
+    pub callback_timeout_secs: u64,
+    /// Seconds a worker's lease on a task lasts without a heartbeat; after that the task is
+    /// handed to another worker (this is how a crashed server's tasks come back).
+    #[arg(long, env = "HARKEN_LEASE_SECS", default_value_t = 30)]
+    pub lease_secs: u64,
+    /// Claims of one task before it fails for good (a task that crashes the server every time
+    /// must not crash it forever).
+    #[arg(long, env = "HARKEN_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Largest audio download, in megabytes.
+    #[arg(long, env = "HARKEN_MAX_AUDIO_MB", default_value_t = 200)]
+    pub max_audio_mb: u64,
+    /// Longest whole audio download, in seconds.
+    #[arg(long, env = "HARKEN_DOWNLOAD_TIMEOUT_SECS", default_value_t = 600)]
+    pub download_timeout_secs: u64,
+    /// Seconds given to in-flight requests and lease releases at shutdown.
+    #[arg(long, env = "HARKEN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: ServerConfig,
+        }
+        Wrapper::try_parse_from(["harken"]).expect("the defaults parse").config
+    }
+}
+
+impl ServerConfig {
+    /// Checks settings that clap's types cannot, naming the bad one.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.workers >= 1, "--workers: expected at least 1, received 0");
+        anyhow::ensure!(self.rate_limit >= 1, "--rate-limit: expected at least 1, received 0");
+        anyhow::ensure!(self.rate_window_secs >= 1, "--rate-window-secs: expected at least 1, received 0");
+        anyhow::ensure!(
+            self.credits_per_minute.is_finite() && self.credits_per_minute >= 0.0,
+            "--credits-per-minute: expected a number >= 0, received {}",
+            self.credits_per_minute
+        );
+        anyhow::ensure!(self.lease_secs >= 2, "--lease-secs: expected at least 2, received {}", self.lease_secs);
+        anyhow::ensure!(self.max_attempts >= 1, "--max-attempts: expected at least 1, received 0");
+        anyhow::ensure!(self.max_audio_mb >= 1, "--max-audio-mb: expected at least 1, received 0");
+        Ok(())
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+
+    pub fn rate_window(&self) -> Duration {
+        Duration::from_secs(self.rate_window_secs)
+    }
+
+    pub fn retry_schedule(&self) -> RetrySchedule {
+        RetrySchedule(self.callback_retry_secs.iter().map(|s| Duration::from_secs(*s)).collect())
+    }
+
+    /// The price of `duration_s` seconds of audio, rounded up to a thousandth of a credit.
+    pub fn cost_of(&self, duration_s: f64) -> Credits {
+        let millis = (duration_s.max(0.0) * self.credits_per_minute * 1000.0 / 60.0).ceil();
+        Credits::from_millis(millis as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = ServerConfig::default();
+        c.validate().unwrap();
+        assert_eq!((c.rate_limit, c.rate_window_secs, c.callback_timeout_secs), (20, 10, 15));
+        assert_eq!(c.callback_retry_secs, vec![60, 300, 900]);
+        assert_eq!(c.cost_of(60.0), Credits::from_f64(1.0));
+        assert_eq!(c.cost_of(1.0), Credits::from_millis(17), "rounded up");
+    }
+}

@@ -1,0 +1,39 @@
+#![doc = include_str!("../README.md")]
+//!
+//! Module map: `config` (the one settings struct), `state` (shared handles), `error` (the one
+//! mapping to envelopes), `auth`, `rate_limit`, `kie/` (one file per resource), `health`,
+//! `worker` (tasks → transcripts), `callbacks` (outbox delivery), `run` (lifecycle).
+
+mod auth;
+mod callbacks;
+mod config;
+mod error;
+mod health;
+mod kie;
+mod rate_limit;
+mod run;
+mod state;
+mod worker;
+
+pub use callbacks::signature;
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use kie::validate::{parse_create_task, ValidCreateTask};
+pub use kie::MODEL;
+pub use run::run;
+pub use state::AppState;
+
+use axum::Router;
+
+/// The whole HTTP API, from its state; no socket needed (tests call it with `oneshot`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(kie::router())
+        .merge(health::router())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("path: expected one of harken's endpoints, received {method} {}", uri.path()))
+}
