@@ -23,11 +23,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = SqliteStore::open_dir(&server.data_dir)
         .await
         .with_context(|| format!("opening the database in {}", server.data_dir.display()))?;
-    // Loading may read hundreds of MB (and fetch a model): keep it off the async threads.
-    let engine = tokio::task::spawn_blocking(move || crate::engine::load(&engine))
-        .await
-        .context("the engine loader crashed")?
-        .context("loading the speech engine")?;
+    let engine = crate::engine::load(&engine).await.context("loading the speech engine")?;
     let on_ready = |addr| {
         // The one line on stdout: scripts (and the integration tests) read the URL from it.
         let mut out = std::io::stdout().lock();
