@@ -5,7 +5,9 @@
 //! ```
 //! Prints per clip: DER (collar 0.25 s, overlap scored), its parts, estimated and true speaker
 //! counts, and the real-time factor of diarization alone (VAD excluded, timed separately).
-//! `--oracle-count` passes the true speaker count as `num_speakers`. Tuning knobs for
+//! `--oracle-count` passes the true speaker count as `num_speakers`; `--oracle-vad` replaces VAD
+//! by the reference speech regions, leaving only the speaker errors (confusion, and the overlap
+//! a one-speaker-at-a-time output must miss); `--tight-vad` uses unpadded VAD regions. Tuning knobs for
 //! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`.
 //! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
 //! the default models directory, `resemblyzer/pretrained.pt`.
@@ -21,6 +23,8 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
 
 fn main() -> anyhow::Result<()> {
     let oracle = std::env::args().any(|a| a == "--oracle-count");
+    let oracle_vad = std::env::args().any(|a| a == "--oracle-vad");
+    let tight_vad = std::env::args().any(|a| a == "--tight-vad");
     let model = eval::model_path(harken_models::default_models_dir());
     let mut bench = Bench::load(&model)?;
     bench.tune(env("HARKEN_DIAR_HOP"), env("HARKEN_DIAR_THRESHOLD"), env("HARKEN_DIAR_SMOOTH"));
@@ -36,7 +40,11 @@ fn main() -> anyhow::Result<()> {
         let reference = eval::read_rttm(&std::fs::read_to_string(&clip.rttm)?);
         let true_count = reference.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
         let t0 = Instant::now();
-        let speech = Bench::speech(&samples);
+        let speech = if oracle_vad { reference_speech(&reference, samples.len()) } else if tight_vad {
+            Bench::tight_speech(&samples)
+        } else {
+            Bench::speech(&samples)
+        };
         let t1 = Instant::now();
         let hyp = bench.run_on(&samples, &speech, oracle.then_some(true_count));
         let t2 = Instant::now();
@@ -74,4 +82,22 @@ fn main() -> anyhow::Result<()> {
     println!("speaker count right on {counts_right}/{} clips", clips.len());
     println!("diarization RTF {:.4} ({:.2} s for {:.1} s of audio); VAD RTF {:.4}", diar_s / audio_s, diar_s, audio_s, vad_s / audio_s);
     Ok(())
+}
+
+/// The union of the reference segments, as sample spans.
+fn reference_speech(reference: &[eval::Segment], len: usize) -> Vec<(usize, usize)> {
+    let mut segs: Vec<(usize, usize)> = reference
+        .iter()
+        .map(|s| (((s.start * 16_000.0) as usize).min(len), ((s.end * 16_000.0) as usize).min(len)))
+        .filter(|(a, b)| b > a)
+        .collect();
+    segs.sort();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (a, b) in segs {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
 }

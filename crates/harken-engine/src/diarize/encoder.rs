@@ -32,6 +32,8 @@ const HIDDEN: usize = 256;
 const GATES: usize = 4 * HIDDEN;
 /// Windows run together; bounds the gate buffer to `160 × 48 × 1024` floats (31 MB).
 const BATCH: usize = 48;
+/// Threads for the LSTM; more than two brings little on the machines we measure.
+const MAX_THREADS: usize = 2;
 /// Resemblyzer's `audio_norm_target_dBFS`.
 const TARGET_DBFS: f64 = -30.0;
 
@@ -103,8 +105,23 @@ impl Encoder {
 
     /// One L2-normalised embedding per window; window `i` is frames `starts[i] .. starts[i] + 160`
     /// of `mel` (frames past the end count as silence).
+    /// Batches run on up to [`MAX_THREADS`] scoped threads (diarization runs between Whisper
+    /// calls, so the cores are otherwise idle).
     pub(crate) fn embed(&self, mel: &[f32], starts: &[usize]) -> Vec<Vec<f32>> {
-        starts.chunks(BATCH).flat_map(|batch| self.embed_batch(mel, batch)).collect()
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+        // Even batches per thread, so the threads finish together.
+        let per_thread = starts.len().div_ceil(threads.max(1)).max(1);
+        let batch = per_thread.div_ceil(per_thread.div_ceil(BATCH));
+        if threads <= 1 || starts.len() <= batch {
+            return starts.chunks(batch).flat_map(|b| self.embed_batch(mel, b)).collect();
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = starts
+                .chunks(per_thread)
+                .map(|part| scope.spawn(move || part.chunks(batch).flat_map(|b| self.embed_batch(mel, b)).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("embedding thread panicked")).collect()
+        })
     }
 
     fn embed_batch(&self, mel: &[f32], starts: &[usize]) -> Vec<Vec<f32>> {
