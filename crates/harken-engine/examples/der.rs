@@ -34,13 +34,18 @@ fn main() -> anyhow::Result<()> {
     let mut total = Score::default();
     let (mut audio_s, mut vad_s, mut diar_s) = (0.0, 0.0, 0.0);
     let mut counts_right = 0;
-    println!("{:<32} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}", "clip", "DER%", "miss%", "FA%", "conf%", "ref_s", "est", "ref", "RTF");
+    println!(
+        "{:<32} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}",
+        "clip", "DER%", "miss%", "FA%", "conf%", "ref_s", "est", "ref", "RTF"
+    );
     for clip in &clips {
         let samples = harken_audio::decode_file(&clip.audio)?.samples;
         let reference = eval::read_rttm(&std::fs::read_to_string(&clip.rttm)?);
         let true_count = reference.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
         let t0 = Instant::now();
-        let speech = if oracle_vad { reference_speech(&reference, samples.len()) } else if tight_vad {
+        let speech = if oracle_vad {
+            reference_speech(&reference, samples.len())
+        } else if tight_vad {
             Bench::tight_speech(&samples)
         } else {
             Bench::speech(&samples)
@@ -80,7 +85,13 @@ fn main() -> anyhow::Result<()> {
         total.reference
     );
     println!("speaker count right on {counts_right}/{} clips", clips.len());
-    println!("diarization RTF {:.4} ({:.2} s for {:.1} s of audio); VAD RTF {:.4}", diar_s / audio_s, diar_s, audio_s, vad_s / audio_s);
+    println!(
+        "diarization RTF {:.4} ({:.2} s for {:.1} s of audio); VAD RTF {:.4}",
+        diar_s / audio_s,
+        diar_s,
+        audio_s,
+        vad_s / audio_s
+    );
     Ok(())
 }
 

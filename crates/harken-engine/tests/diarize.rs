@@ -27,8 +27,10 @@ fn run_all(oracle_speech: bool) -> Vec<Run> {
             let samples = harken_audio::decode_file(&clip.audio).expect("decoding").samples;
             let reference = eval::read_rttm(&std::fs::read_to_string(&clip.rttm).expect("reading the RTTM"));
             let hyp = if oracle_speech {
-                let spans: Vec<(usize, usize)> =
-                    reference.iter().map(|s| ((s.start * 16e3) as usize, ((s.end * 16e3) as usize).min(samples.len()))).collect();
+                let spans: Vec<(usize, usize)> = reference
+                    .iter()
+                    .map(|s| ((s.start * 16e3) as usize, ((s.end * 16e3) as usize).min(samples.len())))
+                    .collect();
                 bench.run_on(&samples, &merge(spans), None)
             } else {
                 bench.run(&samples, None)

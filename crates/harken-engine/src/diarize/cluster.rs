@@ -33,7 +33,8 @@ pub(crate) fn cluster(emb: &[Vec<f32>], num_speakers: Option<usize>, p: &Cluster
     if n <= 1 {
         return vec![0; n];
     }
-    let sample: Vec<usize> = if n > MAX_AHC { (0..MAX_AHC).map(|i| i * n / MAX_AHC).collect() } else { (0..n).collect() };
+    let sample: Vec<usize> =
+        if n > MAX_AHC { (0..MAX_AHC).map(|i| i * n / MAX_AHC).collect() } else { (0..n).collect() };
     let sub: Vec<&[f32]> = sample.iter().map(|&i| emb[i].as_slice()).collect();
     let target = num_speakers.map(|k| k.clamp(1, p.max_speakers));
     let sub_labels = ahc(&sub, target, p);
@@ -237,7 +238,9 @@ mod tests {
         let mut truth = Vec::new();
         for (s, centre) in c.iter().enumerate() {
             for _ in 0..per {
-                emb.push(normalised(centre.iter().map(|x| x + noise * rng.next() / (dim as f32).sqrt() * 4.0).collect()));
+                emb.push(normalised(
+                    centre.iter().map(|x| x + noise * rng.next() / (dim as f32).sqrt() * 4.0).collect(),
+                ));
                 truth.push(s);
             }
         }

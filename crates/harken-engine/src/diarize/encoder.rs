@@ -118,7 +118,9 @@ impl Encoder {
         std::thread::scope(|scope| {
             let handles: Vec<_> = starts
                 .chunks(per_thread)
-                .map(|part| scope.spawn(move || part.chunks(batch).flat_map(|b| self.embed_batch(mel, b)).collect::<Vec<_>>()))
+                .map(|part| {
+                    scope.spawn(move || part.chunks(batch).flat_map(|b| self.embed_batch(mel, b)).collect::<Vec<_>>())
+                })
                 .collect();
             handles.into_iter().flat_map(|h| h.join().expect("embedding thread panicked")).collect()
         })
@@ -133,7 +135,10 @@ impl Encoder {
             for (w, &start) in starts.iter().enumerate() {
                 let f = start + t;
                 if f < frames {
-                    x.row_mut(t * b + w).as_slice_mut().expect("contiguous").copy_from_slice(&mel[f * N_MELS..(f + 1) * N_MELS]);
+                    x.row_mut(t * b + w)
+                        .as_slice_mut()
+                        .expect("contiguous")
+                        .copy_from_slice(&mel[f * N_MELS..(f + 1) * N_MELS]);
                 }
             }
         }
@@ -178,7 +183,11 @@ fn run_layer(layer: &Layer, x: ArrayView2<'_, f32>, b: usize) -> Array2<f32> {
         let mut h_t = h.slice_mut(s![rows, ..]);
         let h_t = h_t.as_slice_mut().expect("contiguous block of rows");
         for w in 0..b {
-            cell(&mut g[w * GATES..(w + 1) * GATES], &mut c[w * HIDDEN..(w + 1) * HIDDEN], &mut h_t[w * HIDDEN..(w + 1) * HIDDEN]);
+            cell(
+                &mut g[w * GATES..(w + 1) * GATES],
+                &mut c[w * HIDDEN..(w + 1) * HIDDEN],
+                &mut h_t[w * HIDDEN..(w + 1) * HIDDEN],
+            );
         }
     }
     h
@@ -242,7 +251,11 @@ impl MelBank {
         let window = (0..N_FFT)
             .map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos()) as f32)
             .collect();
-        MelBank { filters: slaney_filters(16_000.0, N_FFT, N_MELS), window, fft: FftPlanner::new().plan_fft_forward(N_FFT) }
+        MelBank {
+            filters: slaney_filters(16_000.0, N_FFT, N_MELS),
+            window,
+            fft: FftPlanner::new().plan_fft_forward(N_FFT),
+        }
     }
 
     /// `1 + len / HOP` frames of 40 values, row-major.
@@ -253,8 +266,18 @@ impl MelBank {
         // Reflect padding (numpy "reflect"); a clip shorter than the padding is zero-padded.
         let at = |i: isize| -> f32 {
             let n = audio.len() as isize;
-            let j = if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i };
-            if (0..n).contains(&j) { audio[j as usize] } else { 0.0 }
+            let j = if i < 0 {
+                -i
+            } else if i >= n {
+                2 * (n - 1) - i
+            } else {
+                i
+            };
+            if (0..n).contains(&j) {
+                audio[j as usize]
+            } else {
+                0.0
+            }
         };
         let mut buf = vec![Complex32::new(0.0, 0.0); N_FFT];
         let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];

@@ -86,9 +86,10 @@ pub fn model_path(default_models_dir: PathBuf) -> PathBuf {
 
 /// `$HARKEN_TESTDATA`, else `../shared/testdata` next to the repository.
 pub fn testdata_dir() -> PathBuf {
-    std::env::var_os("HARKEN_TESTDATA").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
-    })
+    std::env::var_os("HARKEN_TESTDATA")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
 }
 
 /// A `diar` row of `manifest.tsv`.
@@ -215,7 +216,14 @@ pub fn score(reference: &[Segment], hyp: &[Segment], collar: f64) -> Score {
 /// The one-to-one reference→hypothesis mapping with the largest total co-occurrence
 /// (exhaustive: speaker counts here are small).
 fn best_mapping(co: &[Vec<usize>]) -> Vec<Option<usize>> {
-    fn go(i: usize, co: &[Vec<usize>], used: &mut Vec<bool>, cur: &mut Vec<Option<usize>>, best: &mut (usize, Vec<Option<usize>>), sum: usize) {
+    fn go(
+        i: usize,
+        co: &[Vec<usize>],
+        used: &mut Vec<bool>,
+        cur: &mut Vec<Option<usize>>,
+        best: &mut (usize, Vec<Option<usize>>),
+        sum: usize,
+    ) {
         if i == co.len() {
             if sum >= best.0 {
                 *best = (sum, cur.clone());

@@ -81,7 +81,12 @@ impl Diarizer {
     /// Speaker turns of 16 kHz mono `samples`, within the half-open sample spans `speech`
     /// (sorted, from VAD). `num_speakers` fixes the number of speakers; otherwise it is
     /// estimated (1 to 32). No speech gives no turns.
-    pub(crate) fn diarize(&self, samples: &[f32], speech: &[(usize, usize)], num_speakers: Option<usize>) -> Vec<SpeakerTurn> {
+    pub(crate) fn diarize(
+        &self,
+        samples: &[f32],
+        speech: &[(usize, usize)],
+        num_speakers: Option<usize>,
+    ) -> Vec<SpeakerTurn> {
         let speech: Vec<(usize, usize)> =
             speech.iter().map(|&(a, b)| (a.min(samples.len()), b.min(samples.len()))).filter(|(a, b)| b > a).collect();
         if speech.is_empty() {
@@ -133,8 +138,15 @@ fn smooth(labels: &mut [usize], windows: &[Window], width: usize) {
     let half = width / 2;
     let orig = labels.to_vec();
     for i in 0..labels.len() {
-        let lo = (i.saturating_sub(half)..i).rev().take_while(|&j| windows[j].region == windows[i].region).last().unwrap_or(i);
-        let hi = (i + 1..(i + half + 1).min(labels.len())).take_while(|&j| windows[j].region == windows[i].region).last().unwrap_or(i);
+        let lo = (i.saturating_sub(half)..i)
+            .rev()
+            .take_while(|&j| windows[j].region == windows[i].region)
+            .last()
+            .unwrap_or(i);
+        let hi = (i + 1..(i + half + 1).min(labels.len()))
+            .take_while(|&j| windows[j].region == windows[i].region)
+            .last()
+            .unwrap_or(i);
         let votes = &orig[lo..=hi];
         let count = |l: usize| votes.iter().filter(|&&x| x == l).count();
         let best = votes.iter().copied().max_by_key(|&l| (count(l), l == orig[i])).unwrap_or(orig[i]);

@@ -56,13 +56,19 @@ fn parse(bytes: &[u8]) -> anyhow::Result<HashMap<String, Tensor>> {
 }
 
 fn take<'a>(bytes: &'a [u8], pos: &mut usize, n: usize) -> anyhow::Result<&'a [u8]> {
-    let end = pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or_else(|| anyhow!("file truncated at byte {pos}"))?;
+    let end =
+        pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or_else(|| anyhow!("file truncated at byte {pos}"))?;
     let s = &bytes[*pos..end];
     *pos = end;
     Ok(s)
 }
 
-fn collect(v: &Value, prefix: String, storages: &HashMap<String, &[u8]>, out: &mut HashMap<String, Tensor>) -> anyhow::Result<()> {
+fn collect(
+    v: &Value,
+    prefix: String,
+    storages: &HashMap<String, &[u8]>,
+    out: &mut HashMap<String, Tensor>,
+) -> anyhow::Result<()> {
     match v {
         Value::Dict(items) => {
             for (k, v) in items {
@@ -121,7 +127,12 @@ enum Value {
     Dict(Vec<(Value, Value)>),
     Global(String, String),
     Storage(String),
-    Tensor { storage: String, offset: usize, size: Vec<usize>, stride: Vec<usize> },
+    Tensor {
+        storage: String,
+        offset: usize,
+        size: Vec<usize>,
+        stride: Vec<usize>,
+    },
     /// Anything else a REDUCE built; kept as a placeholder.
     Opaque,
 }
@@ -305,7 +316,12 @@ impl Machine {
                     (Value::Global(m, n), Value::Tuple(a)) if m == "torch._utils" && n == "_rebuild_tensor_v2" => {
                         ensure!(a.len() >= 4, "_rebuild_tensor_v2 with {} arguments", a.len());
                         let Value::Storage(storage) = &a[0] else { bail!("tensor without a storage") };
-                        Value::Tensor { storage: storage.clone(), offset: a[1].usize()?, size: a[2].usizes()?, stride: a[3].usizes()? }
+                        Value::Tensor {
+                            storage: storage.clone(),
+                            offset: a[1].usize()?,
+                            size: a[2].usizes()?,
+                            stride: a[3].usizes()?,
+                        }
                     }
                     _ => Value::Opaque,
                 };
