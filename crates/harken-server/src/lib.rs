@@ -31,9 +31,14 @@ pub fn router(state: AppState) -> Router {
         .merge(kie::router())
         .merge(health::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("path: expected one of harken's endpoints, received {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("method: {method} is not served on {}; see the API docs for its method", uri.path()))
 }

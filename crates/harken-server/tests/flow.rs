@@ -203,4 +203,6 @@ async fn draining_node_answers_455_and_unknown_paths_404() {
     let missing = send(axum::http::Request::get("/nope").body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(missing["code"], 404);
     assert_eq!(missing["msg"], "path: expected one of harken's endpoints, received GET /nope");
+    let wrong = send(axum::http::Request::get("/api/v1/jobs/createTask").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(wrong["code"], 404, "{wrong}");
 }
