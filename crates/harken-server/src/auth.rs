@@ -16,9 +16,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthorized(
-                "Authorization: expected a header \"Bearer <api key>\", received none".to_owned(),
-            )
+            ApiError::Unauthorized("Authorization: expected a header \"Bearer <api key>\", received none".to_owned())
         })?;
         let value = header.to_str().unwrap_or_default().trim();
         let secret = value
@@ -28,8 +26,7 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
                 ApiError::Unauthorized(
-                    "Authorization: expected \"Bearer <api key>\", received a value without a Bearer token"
-                        .to_owned(),
+                    "Authorization: expected \"Bearer <api key>\", received a value without a Bearer token".to_owned(),
                 )
             })?;
         match state.store.authenticate(secret).await? {

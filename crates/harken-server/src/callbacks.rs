@@ -126,10 +126,9 @@ impl Dispatcher {
                     error: (!status.is_success()).then(|| format!("receiver answered HTTP {}", status.as_u16())),
                 }
             }
-            Err(err) if err.is_timeout() => failed(format!(
-                "no answer within {} s",
-                self.state.config.callback_timeout_secs
-            )),
+            Err(err) if err.is_timeout() => {
+                failed(format!("no answer within {} s", self.state.config.callback_timeout_secs))
+            }
             Err(err) => failed(format!("could not reach the receiver: {err}")),
         }
     }
@@ -171,16 +170,26 @@ fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
-            !(v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-                || v4.is_multicast() || v4.is_broadcast() || a == 0 || (a == 100 && (64..128).contains(&b)) || a >= 240)
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || a >= 240)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
             let first = v6.segments()[0];
-            !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
         }
     }
 }

@@ -48,9 +48,9 @@ impl ApiError {
 impl From<harken_store::StoreError> for ApiError {
     fn from(err: harken_store::StoreError) -> Self {
         match err {
-            harken_store::StoreError::InsufficientCredits { available, .. } => ApiError::InsufficientCredits(
-                format!("credits: expected a positive balance to create a task, the key has {available}"),
-            ),
+            harken_store::StoreError::InsufficientCredits { available, .. } => ApiError::InsufficientCredits(format!(
+                "credits: expected a positive balance to create a task, the key has {available}"
+            )),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -65,8 +65,7 @@ pub async fn run(
     background.spawn(Dispatcher::new(state.clone(), cancel.clone())?.run());
 
     let stop_http = CancellationToken::new();
-    let http = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(stop_http.clone().cancelled_owned());
+    let http = axum::serve(listener, router(state.clone())).with_graceful_shutdown(stop_http.clone().cancelled_owned());
     let mut http = tokio::spawn(async move { http.await });
     tracing::info!(listen = %addr, "listening");
     on_ready(addr);
@@ -81,9 +80,7 @@ pub async fn run(
     tracing::info!("shutting down: refusing new tasks, releasing unfinished ones");
     state.start_draining();
     cancel.cancel();
-    if tokio::time::timeout(shutdown_timeout, async { while background.join_next().await.is_some() {} })
-        .await
-        .is_err()
+    if tokio::time::timeout(shutdown_timeout, async { while background.join_next().await.is_some() {} }).await.is_err()
     {
         tracing::warn!("workers did not stop in time; their leases will expire instead");
     }
@@ -102,7 +99,11 @@ async fn reap_expired_leases(state: AppState, cancel: CancellationToken) {
     while !cancel.is_cancelled() {
         match state.store.reclaim_expired(state.config.max_attempts).await {
             Ok(r) if r.requeued > 0 || r.failed > 0 => {
-                tracing::warn!(tasks.requeued = r.requeued, tasks.failed = r.failed, "reclaimed tasks whose worker stopped");
+                tracing::warn!(
+                    tasks.requeued = r.requeued,
+                    tasks.failed = r.failed,
+                    "reclaimed tasks whose worker stopped"
+                );
                 state.task_added.notify_waiters();
                 if r.failed > 0 {
                     state.callback_added.notify_one();

@@ -73,7 +73,8 @@ impl Worker {
         while !self.cancel.is_cancelled() {
             match self.state.store.claim_next(&self.id, self.state.config.lease()).await {
                 Ok(Some(task)) => {
-                    let span = tracing::info_span!("task", task.id = %task.id, key.id = %task.key_id, worker = %self.id);
+                    let span =
+                        tracing::info_span!("task", task.id = %task.id, key.id = %task.key_id, worker = %self.id);
                     self.process(task).instrument(span).await;
                 }
                 Ok(None) => tokio::select! {
@@ -95,7 +96,14 @@ impl Worker {
         let progress = Arc::new(Progress(Mutex::new((TaskState::Queuing, 0))));
         let lost = CancellationToken::new();
         let keeper_stop = CancellationToken::new();
-        let keeper = tokio::spawn(keep_lease(self.state.clone(), task.id.clone(), self.id.clone(), progress.clone(), lost.clone(), keeper_stop.clone()));
+        let keeper = tokio::spawn(keep_lease(
+            self.state.clone(),
+            task.id.clone(),
+            self.id.clone(),
+            progress.clone(),
+            lost.clone(),
+            keeper_stop.clone(),
+        ));
         let outcome = tokio::select! {
             r = self.pipeline(&task, &progress) => Some(r),
             _ = lost.cancelled() => Some(Err(Stop::Abandon("the lease was lost".to_owned()))),
@@ -127,7 +135,9 @@ impl Worker {
                 }
             }
             Ok(None) => {}
-            Err(err) => tracing::error!(error = %err, "could not record the task's outcome; its lease will expire and it will be retried"),
+            Err(err) => {
+                tracing::error!(error = %err, "could not record the task's outcome; its lease will expire and it will be retried")
+            }
         }
     }
 
@@ -185,11 +195,16 @@ impl Worker {
             Ok(Ok(t)) => t,
             Ok(Err(err)) => return Err(Stop::Fail { code: "500", msg: format!("transcription failed: {err}") }),
             Err(panic) => {
-                let what = panic.downcast_ref::<&str>().map(|s| s.to_string())
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".to_owned());
                 tracing::error!(panic = %what, "the engine panicked");
-                return Err(Stop::Fail { code: "500", msg: "transcription failed: the engine crashed on this audio (a bug in harken)".to_owned() });
+                return Err(Stop::Fail {
+                    code: "500",
+                    msg: "transcription failed: the engine crashed on this audio (a bug in harken)".to_owned(),
+                });
             }
         };
         serde_json::to_string(&serde_json::json!({ "resultObject": transcript }))

@@ -16,7 +16,12 @@ struct FakeEngine {
 }
 
 impl SpeechEngine for FakeEngine {
-    fn transcribe(&self, samples: &[f32], _: &TranscribeOptions, progress: Progress<'_>) -> Result<Transcript, EngineError> {
+    fn transcribe(
+        &self,
+        samples: &[f32],
+        _: &TranscribeOptions,
+        progress: Progress<'_>,
+    ) -> Result<Transcript, EngineError> {
         assert!(!self.panic, "stand-in engine told to panic");
         progress(0.5);
         let end = samples.len() as f64 / 16_000.0;
@@ -24,7 +29,14 @@ impl SpeechEngine for FakeEngine {
             language_code: "eng".into(),
             language_probability: 1.0,
             text: "hello".into(),
-            words: vec![Word { text: "hello".into(), start: 0.0, end, kind: WordKind::Word, speaker_id: None, logprob: 0.0 }],
+            words: vec![Word {
+                text: "hello".into(),
+                start: 0.0,
+                end,
+                kind: WordKind::Word,
+                speaker_id: None,
+                logprob: 0.0,
+            }],
         })
     }
     fn model_name(&self) -> &str {
@@ -43,15 +55,13 @@ async fn loopback_host() -> (String, Received) {
     let bytes = std::fs::read(&wav).unwrap();
     let received: Received = Arc::default();
     let r = received.clone();
-    let app = axum::Router::new()
-        .route("/a.wav", axum::routing::get(move || async move { bytes.clone() }))
-        .route(
-            "/cb",
-            axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| async move {
-                r.lock().unwrap().push((headers, body.0));
-                "ok"
-            }),
-        );
+    let app = axum::Router::new().route("/a.wav", axum::routing::get(move || async move { bytes.clone() })).route(
+        "/cb",
+        axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| async move {
+            r.lock().unwrap().push((headers, body.0));
+            "ok"
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -84,11 +94,17 @@ async fn start(engine: FakeEngine, credits: f64) -> Server {
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let done = tokio::spawn(harken_server::run(config, store.clone(), Arc::new(engine), move |a| {
-        let _ = addr_tx.send(a);
-    }, async move {
-        let _ = rx.await;
-    }));
+    let done = tokio::spawn(harken_server::run(
+        config,
+        store.clone(),
+        Arc::new(engine),
+        move |a| {
+            let _ = addr_tx.send(a);
+        },
+        async move {
+            let _ = rx.await;
+        },
+    ));
     let addr = addr_rx.await.unwrap();
     Server { base: format!("http://{addr}"), key, _store: store, stop: tx, done, _dir: dir }
 }
@@ -203,6 +219,7 @@ async fn draining_node_answers_455_and_unknown_paths_404() {
     let missing = send(axum::http::Request::get("/nope").body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(missing["code"], 404);
     assert_eq!(missing["msg"], "path: expected one of harken's endpoints, received GET /nope");
-    let wrong = send(axum::http::Request::get("/api/v1/jobs/createTask").body(axum::body::Body::empty()).unwrap()).await;
+    let wrong =
+        send(axum::http::Request::get("/api/v1/jobs/createTask").body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(wrong["code"], 404, "{wrong}");
 }

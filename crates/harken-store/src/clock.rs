@@ -13,9 +13,8 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("the system clock is after 1970");
+        let d =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("the system clock is after 1970");
         i64::try_from(d.as_millis()).expect("milliseconds since 1970 fit in i64")
     }
 }

@@ -24,8 +24,8 @@ pub use error::StoreError;
 pub use ids::{new_id, sha256_hex};
 pub use sqlite::SqliteStore;
 pub use types::{
-    ApiKey, AttemptOutcome, CallbackDelivery, CreatedKey, Credits, DeliveryStatus, NewKey, NewTask,
-    Reclaimed, RetrySchedule, TaskRecord,
+    ApiKey, AttemptOutcome, CallbackDelivery, CreatedKey, Credits, DeliveryStatus, NewKey, NewTask, Reclaimed,
+    RetrySchedule, TaskRecord,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -72,11 +72,9 @@ pub trait Store: Send + Sync + 'static {
     async fn reserve_credits(&self, task_id: &str, owner: &str, cost: Credits) -> Result<()>;
     /// Marks the task `success`, charges what was reserved for it, queues its callback; one
     /// transaction. A second call finds the task final and returns `LeaseLost`: charged once.
-    async fn finish_success(&self, task_id: &str, owner: &str, result_json: &str)
-        -> Result<TaskRecord>;
+    async fn finish_success(&self, task_id: &str, owner: &str, result_json: &str) -> Result<TaskRecord>;
     /// Marks the task `fail`, charges nothing, releases its reservation, queues its callback.
-    async fn finish_fail(&self, task_id: &str, owner: &str, fail_code: &str, fail_msg: &str)
-        -> Result<TaskRecord>;
+    async fn finish_fail(&self, task_id: &str, owner: &str, fail_code: &str, fail_msg: &str) -> Result<TaskRecord>;
     /// Gives the task back to the queue untouched (graceful shutdown): not counted as an attempt.
     async fn release(&self, task_id: &str, owner: &str) -> Result<()>;
     /// Returns tasks whose lease expired to `waiting`, or fails those already claimed

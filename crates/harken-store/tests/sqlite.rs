@@ -9,9 +9,7 @@ use harken_store::{ManualClock, SqliteStore};
 async fn fixture() -> suite::Fixture {
     let dir = tempfile::tempdir().expect("a temp dir");
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    let store = SqliteStore::open(&dir.path().join("harken.db"), clock.clone())
-        .await
-        .expect("the store opens");
+    let store = SqliteStore::open(&dir.path().join("harken.db"), clock.clone()).await.expect("the store opens");
     suite::Fixture { store: Arc::new(store), clock, _dir: Box::new(dir) }
 }
 

@@ -64,15 +64,14 @@ async fn get_record_info(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Envelope<Value>>, ApiError> {
     let Caller(key) = caller?;
-    let task_id = query
-        .as_ref()
-        .ok()
-        .and_then(|q| q.get("taskId"))
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ApiError::BadRequest("taskId: expected a task id in the query (?taskId=...), received nothing".to_owned())
-        })?;
+    let task_id =
+        query.as_ref().ok().and_then(|q| q.get("taskId")).map(|s| s.trim()).filter(|s| !s.is_empty()).ok_or_else(
+            || {
+                ApiError::BadRequest(
+                    "taskId: expected a task id in the query (?taskId=...), received nothing".to_owned(),
+                )
+            },
+        )?;
     let task = state
         .store
         .task_for_key(&key.id, task_id)

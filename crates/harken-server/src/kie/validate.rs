@@ -25,9 +25,8 @@ pub struct ValidCreateTask {
 
 /// Parses and checks a createTask body.
 pub fn parse_create_task(body: &[u8]) -> Result<ValidCreateTask, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::BadRequest(format!("body: expected a JSON object, received malformed JSON ({e})"))
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("body: expected a JSON object, received malformed JSON ({e})")))?;
     let Value::Object(root) = &value else {
         return Err(ApiError::BadRequest(format!("body: expected a JSON object, received {}", describe(&value))));
     };
@@ -63,7 +62,11 @@ fn describe(v: &Value) -> String {
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(n) => format!("the number {n}"),
         Value::String(s) if s.chars().count() > 80 => {
-            format!("a string of {} characters starting {:?}", s.chars().count(), s.chars().take(40).collect::<String>())
+            format!(
+                "a string of {} characters starting {:?}",
+                s.chars().count(),
+                s.chars().take(40).collect::<String>()
+            )
         }
         Value::String(s) => format!("the string {s:?}"),
         Value::Array(_) => "an array".to_owned(),
@@ -107,7 +110,11 @@ fn language(input: &Map<String, Value>) -> Result<Option<&'static str>, ApiError
         return Ok(None);
     }
     harken_types::normalize_language_code(code).map(Some).ok_or_else(|| {
-        invalid(field, "an ISO 639-1 or 639-3 code of a supported language (e.g. \"en\" or \"eng\"), or \"\" to detect", input.get("language_code"))
+        invalid(
+            field,
+            "an ISO 639-1 or 639-3 code of a supported language (e.g. \"en\" or \"eng\"), or \"\" to detect",
+            input.get("language_code"),
+        )
     })
 }
 

@@ -20,8 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::{
-    AttemptOutcome, CallbackDelivery, Clock, CreatedKey, Credits, NewKey, NewTask, Reclaimed,
-    Result, RetrySchedule, Store, SystemClock, TaskRecord,
+    AttemptOutcome, CallbackDelivery, Clock, CreatedKey, Credits, NewKey, NewTask, Reclaimed, Result, RetrySchedule,
+    Store, SystemClock, TaskRecord,
 };
 
 /// The database file's name inside the data dir.
@@ -50,15 +50,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(SqliteStore { writer, reader, clock })
     }
 
@@ -110,13 +104,7 @@ impl Store for SqliteStore {
     async fn heartbeat(&self, task_id: &str, owner: &str, lease: Duration) -> Result<()> {
         tasks::heartbeat(&self.writer, task_id, owner, self.now() + ms(lease)).await
     }
-    async fn set_progress(
-        &self,
-        task_id: &str,
-        owner: &str,
-        state: TaskState,
-        progress: u8,
-    ) -> Result<()> {
+    async fn set_progress(&self, task_id: &str, owner: &str, state: TaskState, progress: u8) -> Result<()> {
         tasks::set_progress(&self.writer, task_id, owner, state, progress, self.now()).await
     }
     async fn reserve_credits(&self, task_id: &str, owner: &str, cost: Credits) -> Result<()> {
@@ -126,13 +114,7 @@ impl Store for SqliteStore {
         let outcome = tasks::Outcome::Success { result_json };
         tasks::finish(&self.writer, task_id, owner, outcome, self.now()).await
     }
-    async fn finish_fail(
-        &self,
-        task_id: &str,
-        owner: &str,
-        fail_code: &str,
-        fail_msg: &str,
-    ) -> Result<TaskRecord> {
+    async fn finish_fail(&self, task_id: &str, owner: &str, fail_code: &str, fail_msg: &str) -> Result<TaskRecord> {
         let outcome = tasks::Outcome::Fail { fail_code, fail_msg };
         tasks::finish(&self.writer, task_id, owner, outcome, self.now()).await
     }

@@ -6,8 +6,7 @@ use sqlx::Row;
 
 use crate::{ApiKey, CallbackDelivery, Credits, DeliveryStatus, Result, StoreError, TaskRecord};
 
-pub(crate) const KEY_COLUMNS: &str =
-    "id, name, webhook_secret, credits, reserved, created_at";
+pub(crate) const KEY_COLUMNS: &str = "id, name, webhook_secret, credits, reserved, created_at";
 
 pub(crate) const TASK_COLUMNS: &str = "id, key_id, model, param, callback_url, state, progress, \
     result_json, fail_code, fail_msg, reserved_credits, credits_consumed, remained_credits, \
@@ -29,8 +28,7 @@ pub(crate) fn key(row: &SqliteRow) -> Result<ApiKey> {
 
 pub(crate) fn task(row: &SqliteRow) -> Result<TaskRecord> {
     let state: String = row.try_get("state")?;
-    let state = TaskState::parse(&state)
-        .ok_or_else(|| StoreError::Corrupt(format!("task state {state:?}")))?;
+    let state = TaskState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("task state {state:?}")))?;
     let progress: i64 = row.try_get("progress")?;
     let attempts: i64 = row.try_get("attempts")?;
     let remained: Option<i64> = row.try_get("remained_credits")?;
@@ -59,8 +57,8 @@ pub(crate) fn task(row: &SqliteRow) -> Result<TaskRecord> {
 
 pub(crate) fn delivery(row: &SqliteRow) -> Result<CallbackDelivery> {
     let status: String = row.try_get("status")?;
-    let status = DeliveryStatus::parse(&status)
-        .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?;
+    let status =
+        DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?;
     let attempts: i64 = row.try_get("attempts")?;
     let last_status: Option<i64> = row.try_get("last_status")?;
     Ok(CallbackDelivery {

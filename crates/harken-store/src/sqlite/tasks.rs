@@ -30,11 +30,10 @@ pub(super) async fn create(pool: &SqlitePool, new: NewTask, now: i64) -> Result<
     match row {
         Some(row) => rows::task(&row),
         None => {
-            let available: Option<i64> =
-                sqlx::query_scalar("SELECT credits - reserved FROM api_keys WHERE id = ?1")
-                    .bind(&new.key_id)
-                    .fetch_optional(pool)
-                    .await?;
+            let available: Option<i64> = sqlx::query_scalar("SELECT credits - reserved FROM api_keys WHERE id = ?1")
+                .bind(&new.key_id)
+                .fetch_optional(pool)
+                .await?;
             match available {
                 None => Err(StoreError::NotFound { what: "api key", id: new.key_id }),
                 Some(a) => Err(StoreError::InsufficientCredits {
@@ -135,10 +134,7 @@ pub(super) async fn reserve(pool: &SqlitePool, id: &str, owner: &str, cost: Cred
             .bind(old)
             .fetch_one(&mut *tx)
             .await?;
-        return Err(StoreError::InsufficientCredits {
-            available: Credits::from_millis(available),
-            needed: cost,
-        });
+        return Err(StoreError::InsufficientCredits { available: Credits::from_millis(available), needed: cost });
     }
     sqlx::query("UPDATE tasks SET reserved_credits = ?2 WHERE id = ?1").bind(id).bind(new).execute(&mut *tx).await?;
     tx.commit().await?;
@@ -150,7 +146,13 @@ pub(super) enum Outcome<'a> {
     Fail { fail_code: &'a str, fail_msg: &'a str },
 }
 
-pub(super) async fn finish(pool: &SqlitePool, id: &str, owner: &str, outcome: Outcome<'_>, now: i64) -> Result<TaskRecord> {
+pub(super) async fn finish(
+    pool: &SqlitePool,
+    id: &str,
+    owner: &str,
+    outcome: Outcome<'_>,
+    now: i64,
+) -> Result<TaskRecord> {
     let mut tx = pool.begin().await?;
     let (key_id, reserved, callback) = leased(&mut tx, id, owner).await?;
     let task = finish_in(&mut tx, id, &key_id, reserved, callback.as_deref(), outcome, now).await?;
@@ -216,7 +218,14 @@ async fn finish_in(
 }
 
 /// Back to `waiting`, reservation released. `uncount` forgives the attempt (graceful release).
-async fn requeue_in(tx: &mut Transaction<'_, Sqlite>, id: &str, key_id: &str, reserved: i64, uncount: bool, now: i64) -> Result<()> {
+async fn requeue_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    key_id: &str,
+    reserved: i64,
+    uncount: bool,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE api_keys SET reserved = reserved - ?2 WHERE id = ?1")
         .bind(key_id)
         .bind(reserved)

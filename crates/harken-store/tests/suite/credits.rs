@@ -54,9 +54,10 @@ pub async fn parallel_finishes_charge_once(f: Fixture) {
 
 pub async fn reservations_prevent_overdraw(f: Fixture) {
     let key = f.key(10.0).await;
-    let (a, b) = (f.task(&key, None).await, f.task(&key, None).await);
-    f.store.claim_next("w1", LEASE).await.unwrap().unwrap();
-    f.store.claim_next("w2", LEASE).await.unwrap().unwrap();
+    f.task(&key, None).await;
+    f.task(&key, None).await;
+    let a = f.store.claim_next("w1", LEASE).await.unwrap().unwrap();
+    let b = f.store.claim_next("w2", LEASE).await.unwrap().unwrap();
     f.store.reserve_credits(&a.id, "w1", Credits::from_f64(6.0)).await.unwrap();
     assert_eq!(f.available(&key).await, Credits::from_f64(4.0));
     let err = f.store.reserve_credits(&b.id, "w2", Credits::from_f64(6.0)).await.unwrap_err();
@@ -69,13 +70,19 @@ pub async fn reservations_prevent_overdraw(f: Fixture) {
     f.store.finish_success(&b.id, "w2", "{}").await.unwrap();
     let k = f.store.key(&key).await.unwrap().unwrap();
     assert_eq!((k.credits, k.reserved), (Credits::ZERO, Credits::ZERO));
-    assert!(f.store.create_task(NewTask {
-        id: harken_store::new_id("task"),
-        key_id: key.clone(),
-        model: "m".into(),
-        param: "{}".into(),
-        callback_url: None,
-    }).await.is_err(), "a spent key cannot create tasks");
+    assert!(
+        f.store
+            .create_task(NewTask {
+                id: harken_store::new_id("task"),
+                key_id: key.clone(),
+                model: "m".into(),
+                param: "{}".into(),
+                callback_url: None,
+            })
+            .await
+            .is_err(),
+        "a spent key cannot create tasks"
+    );
 }
 
 pub async fn failure_charges_nothing(f: Fixture) {

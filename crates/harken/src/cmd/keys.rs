@@ -55,9 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn open(data_dir: &Path) -> anyhow::Result<SqliteStore> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating the data dir {}", data_dir.display()))?;
-    SqliteStore::open_dir(data_dir)
-        .await
-        .with_context(|| format!("opening the database in {}", data_dir.display()))
+    SqliteStore::open_dir(data_dir).await.with_context(|| format!("opening the database in {}", data_dir.display()))
 }
 
 pub async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -74,8 +72,13 @@ pub async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()
     let new = NewKey { name: args.name, credits: Credits::from_f64(args.credits), webhook_secret: args.webhook_secret };
     let created = store.create_key(new).await.context("creating the key")?;
     store.close().await;
-    writeln!(out, "created {} with {} credits; callbacks {}", created.key.id, created.key.credits,
-        if signed { "signed" } else { "unsigned" })?;
+    writeln!(
+        out,
+        "created {} with {} credits; callbacks {}",
+        created.key.id,
+        created.key.credits,
+        if signed { "signed" } else { "unsigned" }
+    )?;
     writeln!(out, "the API key follows; it is shown only now:")?;
     writeln!(out, "{}", created.secret)?;
     Ok(())
@@ -108,7 +111,12 @@ mod tests {
     async fn create_prints_the_key_last_and_list_never_shows_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut out = Vec::new();
-        let args = CreateArgs { data_dir: dir.path().into(), credits: 12.5, name: Some("ci".into()), webhook_secret: Some("s".into()) };
+        let args = CreateArgs {
+            data_dir: dir.path().into(),
+            credits: 12.5,
+            name: Some("ci".into()),
+            webhook_secret: Some("s".into()),
+        };
         create(args, &mut out).await.unwrap();
         let text = String::from_utf8(out).unwrap();
         let secret = text.lines().last().unwrap().to_owned();

@@ -13,10 +13,19 @@ async fn missing_or_wrong_key_is_401() {
     assert_eq!(r["code"], 401, "{r}");
     assert!(r["msg"].as_str().unwrap().starts_with("Authorization: expected"), "{r}");
     let r = server.create_raw(Some("hk_not_a_key"), &body).await;
-    assert_eq!((r["code"].as_u64(), r["msg"].as_str()),
-        (Some(401), Some("Authorization: expected a valid API key, received an unknown one")));
-    let r = reqwest::Client::new().get(format!("{}/api/v1/chat/credit", server.base))
-        .header("authorization", "Basic dXNlcjpwYXNz").send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(
+        (r["code"].as_u64(), r["msg"].as_str()),
+        (Some(401), Some("Authorization: expected a valid API key, received an unknown one"))
+    );
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/chat/credit", server.base))
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
     assert_eq!(r["code"], 401, "{r}");
     let r = server.record("hk_not_a_key", "task_x").await;
     assert_eq!(r["code"], 401, "{r}");
@@ -33,8 +42,15 @@ async fn a_key_sees_only_its_own_tasks() {
     let unknown = server.record(&bob, "task_01ARZ3NDEKTSV4RRFFQ69G5FAV").await;
     assert_eq!((as_bob["code"].as_u64(), as_bob["msg"].as_str()), (Some(422), Some("recordInfo is null")));
     assert_eq!(as_bob, unknown, "another key's task is indistinguishable from an unknown one");
-    let missing = reqwest::Client::new().get(format!("{}/api/v1/jobs/recordInfo", server.base))
-        .bearer_auth(&bob).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    let missing = reqwest::Client::new()
+        .get(format!("{}/api/v1/jobs/recordInfo", server.base))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
     assert_eq!(missing["code"], 400, "{missing}");
     assert!(missing["msg"].as_str().unwrap().starts_with("taskId: expected"), "{missing}");
 }

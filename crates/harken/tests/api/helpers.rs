@@ -198,14 +198,21 @@ impl AudioHost {
     pub async fn start() -> AudioHost {
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join("speech.wav");
-        let status = Command::new("espeak-ng").arg("-w").arg(&wav).arg(SPOKEN).status().expect("espeak-ng is installed");
+        let status =
+            Command::new("espeak-ng").arg("-w").arg(&wav).arg(SPOKEN).status().expect("espeak-ng is installed");
         assert!(status.success());
         let speech = std::fs::read(&wav).unwrap();
         let app = axum::Router::new()
-            .route("/speech.wav", axum::routing::get(move || async move { ([("content-type", "audio/wav")], speech.clone()) }))
-            .route("/page.html", axum::routing::get(|| async {
-                ([("content-type", "text/html")], "<!DOCTYPE html><html><body>not audio</body></html>")
-            }))
+            .route(
+                "/speech.wav",
+                axum::routing::get(move || async move { ([("content-type", "audio/wav")], speech.clone()) }),
+            )
+            .route(
+                "/page.html",
+                axum::routing::get(|| async {
+                    ([("content-type", "text/html")], "<!DOCTYPE html><html><body>not audio</body></html>")
+                }),
+            )
             .route("/empty", axum::routing::get(|| async { ([("content-type", "audio/mpeg")], "") }))
             .route("/loop", axum::routing::get(|| async { (StatusCode::FOUND, [("location", "/loop")]) }));
         let base = serve(app, "127.0.0.1:0").await;
@@ -283,7 +290,9 @@ async fn serve(app: axum::Router, addr: &str) -> String {
 pub fn verify_signature(secret: &str, received: &Received) -> bool {
     use base64::Engine as _;
     use hmac::Mac;
-    let (Some(ts), Some(sig)) = (received.headers.get("x-webhook-timestamp"), received.headers.get("x-webhook-signature")) else {
+    let (Some(ts), Some(sig)) =
+        (received.headers.get("x-webhook-timestamp"), received.headers.get("x-webhook-signature"))
+    else {
         return false;
     };
     let task_id = received.body["data"]["taskId"].as_str().unwrap_or_default();

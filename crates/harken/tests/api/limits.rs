@@ -16,7 +16,10 @@ async fn over_the_rate_limit_is_429_and_queues_nothing() {
     let refused = server.create(&key, &body).await;
     assert_eq!(refused["code"], 429, "{refused}");
     assert!(refused["data"].is_null(), "no task id: nothing queued");
-    assert!(refused["msg"].as_str().unwrap().starts_with("rate limit: expected at most 3 new tasks per 60 s"), "{refused}");
+    assert!(
+        refused["msg"].as_str().unwrap().starts_with("rate limit: expected at most 3 new tasks per 60 s"),
+        "{refused}"
+    );
     server.submit(&other, &body).await; // per key
 }
 
