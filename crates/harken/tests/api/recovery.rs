@@ -22,7 +22,7 @@ async fn wait_for_state(server: &Harken, key: &str, ids: &[String], state: &str)
 async fn kill_9_then_restart_finishes_every_task_once() {
     let dir = temp_dir();
     let host = AudioHost::start().await;
-    let lease = ["--lease-secs", "3"];
+    let lease = ["--lease-secs", "4"];
     let mut server = Harken::start(dir.path(), &lease);
     let key = server.key(100.0, None);
     let mut ids = Vec::new();
