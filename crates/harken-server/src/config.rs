@@ -118,4 +118,20 @@ mod tests {
         assert_eq!(c.cost_of(60.0), Credits::from_f64(1.0));
         assert_eq!(c.cost_of(1.0), Credits::from_millis(17), "rounded up");
     }
+
+    #[test]
+    fn allow_private_urls_reads_the_environment() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: ServerConfig,
+        }
+        std::env::set_var("HARKEN_ALLOW_PRIVATE_URLS", "true");
+        let on = Wrapper::try_parse_from(["harken"]).unwrap().config.allow_private_urls;
+        std::env::set_var("HARKEN_ALLOW_PRIVATE_URLS", "false");
+        let off = Wrapper::try_parse_from(["harken"]).unwrap().config.allow_private_urls;
+        std::env::remove_var("HARKEN_ALLOW_PRIVATE_URLS");
+        assert!(on && !off);
+    }
 }
