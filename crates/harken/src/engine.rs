@@ -36,6 +36,18 @@ impl EngineArgs {
     }
 }
 
+/// The speaker encoder, fetched when missing. Without it the engine still transcribes, and
+/// refuses diarization: a warning here beats a server that will not start offline.
+async fn speaker_model(models_dir: &std::path::Path) -> Option<PathBuf> {
+    match harken_models::ensure(models_dir, "resemblyzer").await {
+        Ok(dir) => Some(dir.join("pretrained.pt")),
+        Err(err) => {
+            tracing::warn!(error = format!("{err:#}"), "speaker model unavailable: diarization disabled");
+            None
+        }
+    }
+}
+
 /// Loads the engine, fetching the model first when it is a known name not yet installed.
 pub async fn load(args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
     let model_dir = harken_models::ensure(&args.models_dir(), &args.model)
@@ -46,6 +58,7 @@ pub async fn load(args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
     config.beam_size = args.beam_size.into();
     config.batch_size = args.batch_size.into();
     config.compute_type = args.compute_type.clone();
+    config.speaker_model = speaker_model(&args.models_dir()).await;
     let engine = tokio::task::spawn_blocking(move || WhisperEngine::load(config))
         .await
         .context("the model loading thread panicked")??;

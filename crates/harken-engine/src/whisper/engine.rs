@@ -10,6 +10,7 @@ use super::tokenizer::Tokenizer;
 use super::words::{spread_words, words_from_alignment, Alignment, TimedWord};
 use crate::api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
 use crate::assemble::{self, Item};
+use crate::diarize::{assign_speakers, Diarizer};
 use crate::mel::{MelExtractor, FRAMES_PER_WINDOW, HOP, SAMPLES_PER_WINDOW};
 use crate::vad::{self, Span, VadParams};
 
@@ -28,6 +29,8 @@ pub struct EngineConfig {
     pub batch_size: usize,
     /// Weight precision on load: `int8` (default), `int8_float32`, `float32`, `float16`, ...
     pub compute_type: String,
+    /// Resemblyzer's `pretrained.pt` (GE2E speaker encoder); without it `diarize` is refused.
+    pub speaker_model: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -39,6 +42,7 @@ impl EngineConfig {
             beam_size: 5,
             batch_size: 4,
             compute_type: "int8".to_owned(),
+            speaker_model: None,
         }
     }
 }
@@ -48,6 +52,7 @@ pub struct WhisperEngine {
     model: Whisper,
     tok: Tokenizer,
     mel: MelExtractor,
+    diarizer: Option<Diarizer>,
     config: EngineConfig,
 }
 
@@ -91,10 +96,11 @@ impl WhisperEngine {
         };
         let model = Whisper::new(&config.model_dir, ct2_config)
             .with_context(|| format!("loading the Whisper model in {}", config.model_dir.display()))?;
-        let tok = Tokenizer::load(&config.model_dir)?;
+        let tok = Tokenizer::load(&config.model_dir, model.is_multilingual())?;
         let mel = MelExtractor::new(model.n_mels());
-        tracing::info!(model = %config.model_name, threads, compute_type = %config.compute_type, "whisper model loaded");
-        Ok(WhisperEngine { model, tok, mel, config })
+        let diarizer = config.speaker_model.as_deref().map(Diarizer::load).transpose().context("loading the speaker model")?;
+        tracing::info!(model = %config.model_name, threads, compute_type = %config.compute_type, diarization = diarizer.is_some(), "whisper model loaded");
+        Ok(WhisperEngine { model, tok, mel, diarizer, config })
     }
 
     fn run(&self, samples: &[f32], options: &TranscribeOptions, progress: Progress<'_>) -> anyhow::Result<Transcript> {
@@ -149,6 +155,10 @@ impl WhisperEngine {
                 }
             }
             progress(((b + 1) * batch_size).min(spans.len()) as f32 / spans.len() as f32);
+        }
+        if let (true, Some(diarizer)) = (options.diarize, &self.diarizer) {
+            let turns = diarizer.diarize(samples, &regions, options.num_speakers);
+            assign_speakers(&mut items, &turns);
         }
         let whisper_code = language.unwrap_or_else(|| self.default_language().to_owned());
         let code = iso639_1_to_3(&whisper_code).unwrap_or("und");
@@ -336,6 +346,10 @@ impl SpeechEngine for WhisperEngine {
 
     fn model_name(&self) -> &str {
         &self.config.model_name
+    }
+
+    fn supports_diarization(&self) -> bool {
+        self.diarizer.is_some()
     }
 }
 

@@ -25,11 +25,14 @@ pub(crate) struct Tokenizer {
 }
 
 impl Tokenizer {
-    pub(crate) fn load(model_dir: &Path) -> anyhow::Result<Self> {
+    /// Reads `vocabulary.txt`; `multilingual` comes from the model itself, which knows.
+    pub(crate) fn load(model_dir: &Path, multilingual: bool) -> anyhow::Result<Self> {
         let path = model_dir.join("vocabulary.txt");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading the model vocabulary {}", path.display()))?;
-        Self::from_tokens(text.lines().map(str::to_owned).collect())
+        let mut tok = Self::from_tokens(text.lines().map(str::to_owned).collect())?;
+        tok.multilingual = multilingual;
+        Ok(tok)
     }
 
     fn from_tokens(tokens: Vec<String>) -> anyhow::Result<Self> {
@@ -40,7 +43,8 @@ impl Tokenizer {
         let sot = id("<|startoftranscript|>")?;
         let no_timestamps = id("<|notimestamps|>")?;
         let transcribe = id("<|transcribe|>")?;
-        let multilingual = ids.contains_key("<|de|>");
+        // English-only vocabularies still list the language tokens; they are one token shorter.
+        let multilingual = tokens.len() >= 51_865;
         if eot >= sot {
             bail!("vocabulary has <|endoftext|> after <|startoftranscript|>: not a Whisper vocabulary");
         }
@@ -163,6 +167,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
+        t.resize(51_865 - 6, "pad".to_owned());
         for s in ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|de|>", "<|transcribe|>", "<|notimestamps|>"] {
             t.push(s.to_owned());
         }
