@@ -49,11 +49,11 @@ impl EngineConfig {
 
 /// Whisper loaded once; `transcribe` may be called from several threads.
 pub struct WhisperEngine {
-    model: Whisper,
-    tok: Tokenizer,
-    mel: MelExtractor,
+    pub(super) model: Whisper,
+    pub(super) tok: Tokenizer,
+    pub(super) mel: MelExtractor,
     diarizer: Option<Diarizer>,
-    config: EngineConfig,
+    pub(super) config: EngineConfig,
 }
 
 impl std::fmt::Debug for WhisperEngine {
@@ -63,9 +63,9 @@ impl std::fmt::Debug for WhisperEngine {
 }
 
 /// One window of audio on its way through the model.
-struct Window {
-    span: Span,
-    features: Vec<f32>,
+pub(super) struct Window {
+    pub(super) span: Span,
+    pub(super) features: Vec<f32>,
 }
 
 /// Sampling temperatures tried, in order, when beam search output looks like a hallucination
@@ -135,26 +135,16 @@ impl WhisperEngine {
             }
             let timed = self.align(&encoded, &windows, &decoded, &lang)?;
             for ((window, d), words) in windows.iter().zip(&decoded).zip(timed) {
-                if d.is_silence() {
-                    continue; // Whisper's own "this window is not speech" rule.
-                }
-                let offset = window.span.0 as f64 / SAMPLE_RATE as f64;
-                let window_end = window.span.1 as f64 / SAMPLE_RATE as f64;
-                for w in words {
-                    if is_markup(&w.text) {
-                        continue; // "[Music]", "(laughs)": never words (events are tagged elsewhere).
-                    }
-                    items.push(Item {
-                        text: w.text,
-                        start: (offset + w.start).min(window_end),
-                        end: (offset + w.end).min(window_end),
-                        logprob: w.probability.max(1e-6).ln(),
-                        kind: WordKind::Word,
-                        speaker: None,
-                    });
+                if !d.is_silence() {
+                    items.extend(window_items(window.span, words));
                 }
             }
             progress(((b + 1) * batch_size).min(spans.len()) as f32 / spans.len() as f32);
+        }
+        if options.tag_audio_events {
+            let lang = language.as_deref().unwrap_or(self.default_language());
+            items.extend(self.tag_events(samples, &regions, lang)?);
+            items.sort_by(|a, b| a.start.total_cmp(&b.start));
         }
         if let (true, Some(diarizer)) = (options.diarize, &self.diarizer) {
             let turns = diarizer.diarize(samples, &regions, options.num_speakers);
@@ -169,7 +159,7 @@ impl WhisperEngine {
         "en"
     }
 
-    fn encode(&self, windows: &mut [Window]) -> anyhow::Result<StorageView<'static>> {
+    pub(super) fn encode(&self, windows: &mut [Window]) -> anyhow::Result<StorageView<'static>> {
         let n_mels = self.mel.n_mels();
         let mut batch: Vec<f32> = Vec::with_capacity(windows.len() * n_mels * FRAMES_PER_WINDOW);
         for w in windows.iter_mut() {
@@ -207,7 +197,7 @@ impl WhisperEngine {
         Ok((code, (total / weight_sum.max(1.0)) as f32))
     }
 
-    fn prompt(&self, language: &str) -> Vec<String> {
+    pub(super) fn prompt(&self, language: &str) -> Vec<String> {
         let mut ids = self.tok.sot_sequence(language);
         ids.push(self.tok.no_timestamps);
         ids.into_iter().map(|id| self.tok.token_str(id).to_owned()).collect()
@@ -351,10 +341,29 @@ impl SpeechEngine for WhisperEngine {
     fn supports_diarization(&self) -> bool {
         self.diarizer.is_some()
     }
+
+    fn supports_audio_events(&self) -> bool {
+        super::events::SUPPORTED
+    }
+}
+
+/// A window's words as transcript items with absolute times. Whisper's caption markup
+/// ("[Music]", "(laughs)") is never a word; events are tagged by their own pass.
+fn window_items(span: Span, words: Vec<TimedWord>) -> impl Iterator<Item = Item> {
+    let offset = span.0 as f64 / SAMPLE_RATE as f64;
+    let window_end = span.1 as f64 / SAMPLE_RATE as f64;
+    words.into_iter().filter(|w| !is_markup(&w.text)).map(move |w| Item {
+        start: (offset + w.start).min(window_end),
+        end: (offset + w.end).min(window_end),
+        logprob: w.probability.max(1e-6).ln(),
+        text: w.text,
+        kind: WordKind::Word,
+        speaker: None,
+    })
 }
 
 /// Non-speech annotations Whisper learned from captions: "[Music]", "(laughs)", "*applause*", "♪".
-fn is_markup(word: &str) -> bool {
+pub(super) fn is_markup(word: &str) -> bool {
     let w = word.trim().trim_end_matches(['.', ',', '!', '?']);
     let bracketed = |o: char, c: char| w.starts_with(o) && w.ends_with(c);
     w.is_empty() || bracketed('[', ']') || bracketed('(', ')') || bracketed('*', '*') || w.chars().all(|c| "♪♫♬-".contains(c))

@@ -7,6 +7,8 @@
 
 #[cfg(feature = "whisper")]
 mod engine;
+#[cfg(feature = "whisper")]
+mod events;
 mod tokenizer;
 mod words;
 
