@@ -37,7 +37,8 @@ async fn kill_9_then_restart_finishes_every_task_once() {
     for id in &ids {
         let (record, _) = server.wait_final(&key, id, Duration::from_secs(300)).await;
         assert_eq!(record["state"], "success", "{record}");
-        assert!(words_of(&record).iter().any(|w| w == "hello"), "{record}");
+        let (heard, spoken) = recognised(&record);
+        assert!(heard * 2 >= spoken, "{heard} of {spoken} spoken words: {record}");
         charged += record["creditsConsumed"].as_f64().unwrap();
     }
     let remaining = server.credit(&key).await;
