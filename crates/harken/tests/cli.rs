@@ -18,7 +18,7 @@ fn tool(name: &str, args: &[&str]) {
 
 fn speech(dir: &Path) -> PathBuf {
     let wav = dir.join("speech.wav");
-    tool("espeak-ng", &["-w", wav.to_str().unwrap(), "Hello world. This is a test of the speech server."]);
+    tool("espeak-ng", &["-w", wav.to_str().unwrap(), "Good morning. This is a test of the speech server."]);
     wav
 }
 
@@ -35,7 +35,7 @@ fn json_output_is_the_transcript_object() {
     t.check().unwrap();
     assert_eq!(t.language_code, "eng");
     let lower = t.text.to_lowercase();
-    assert!(lower.contains("hello") && lower.contains("test"), "{lower}");
+    assert!(lower.contains("morning") && lower.contains("test"), "{lower}");
     let raw: serde_json::Value = serde_json::from_str(&out).unwrap();
     let keys: Vec<&str> = raw.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, vec!["language_code", "language_probability", "text", "words"]);
@@ -50,7 +50,7 @@ fn every_contract_format_decodes_and_subtitles_render() {
     for (ext, codec) in [("mp3", "libmp3lame"), ("ogg", "libvorbis"), ("opus", "libopus"), ("m4a", "aac"), ("aac", "aac"), ("flac", "flac")] {
         let path = dir.path().join(format!("speech_{ext}.{ext}"));
         let format: &[&str] = if ext == "aac" { &["-f", "adts"] } else { &[] };
-        let mut args = vec!["-loglevel", "error", "-y", "-i", wav.to_str().unwrap(), "-ar", "44100", "-ac", "2", "-c:a", codec];
+        let mut args = vec!["-loglevel", "error", "-y", "-i", wav.to_str().unwrap(), "-ar", "48000", "-ac", "2", "-c:a", codec];
         args.extend(format);
         args.push(path.to_str().unwrap());
         tool("ffmpeg", &args);
@@ -64,7 +64,7 @@ fn every_contract_format_decodes_and_subtitles_render() {
         let stem = Path::new(input).file_stem().unwrap().to_str().unwrap();
         let srt = std::fs::read_to_string(out_dir.join(format!("{stem}.srt"))).unwrap();
         assert!(srt.starts_with("1\n00:00:0"), "{stem}: {srt}");
-        assert!(srt.to_lowercase().contains("hello"), "{stem}: {srt}");
+        assert!(srt.to_lowercase().contains("morning"), "{stem}: {srt}");
     }
     let vtt = stdout(&harken(&["transcribe", "--model", "tiny.en", "--format", "vtt", &inputs[0]]));
     assert!(vtt.starts_with("WEBVTT\n\n00:00:"), "{vtt}");
