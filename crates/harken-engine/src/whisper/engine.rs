@@ -136,14 +136,18 @@ impl WhisperEngine {
             let timed = self.align(&encoded, &windows, &decoded, &lang)?;
             for ((window, d), words) in windows.iter().zip(&decoded).zip(timed) {
                 if !d.is_silence() {
-                    items.extend(window_items(window.span, words));
+                    items.extend(window_items(window.span, words).map(|mut item| {
+                        (item.start, item.end) = vad::trim_to_speech(item.start, item.end, &scores);
+                        item
+                    }));
                 }
             }
             progress(((b + 1) * batch_size).min(spans.len()) as f32 / spans.len() as f32);
         }
         if options.tag_audio_events {
             let lang = language.as_deref().unwrap_or(self.default_language());
-            items.extend(self.tag_events(samples, &regions, lang)?);
+            let events = self.tag_events(samples, &regions, &items, lang)?;
+            items.extend(events);
             items.sort_by(|a, b| a.start.total_cmp(&b.start));
         }
         if let (true, Some(diarizer)) = (options.diarize, &self.diarizer) {
