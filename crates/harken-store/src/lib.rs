@@ -13,6 +13,7 @@
 
 mod clock;
 mod error;
+mod files;
 mod ids;
 pub mod sqlite;
 mod types;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
+pub use files::{FileRecord, NewFile};
 pub use ids::{new_id, sha256_hex};
 pub use sqlite::SqliteStore;
 pub use types::{
@@ -94,4 +96,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<CallbackDelivery>;
     /// The delivery for a task, if it has a callback.
     async fn callback_for_task(&self, task_id: &str) -> Result<Option<CallbackDelivery>>;
+
+    // ---- uploaded files ----
+
+    /// Records an uploaded file whose bytes are already stored; it expires `new.ttl` from now.
+    async fn create_file(&self, new: NewFile) -> Result<FileRecord>;
+    /// A file that has not expired, whoever owns it: its id is the download capability, and
+    /// download links are public like Kie's.
+    async fn file(&self, file_id: &str) -> Result<Option<FileRecord>>;
+    /// Up to `limit` expired files, earliest expiry first. The sweeper deletes their bytes, then
+    /// calls [`Store::delete_file`], so a crash in between only repeats the work.
+    async fn expired_files(&self, limit: u32) -> Result<Vec<FileRecord>>;
+    /// Deletes a file's row; `false` if there was none.
+    async fn delete_file(&self, file_id: &str) -> Result<bool>;
 }

@@ -6,6 +6,7 @@
 //! cannot hand one task to two workers. Readers run beside the writer thanks to WAL.
 //! `busy_timeout` covers other processes on the same file (`harken keys` while `serve` runs).
 
+mod files;
 mod keys;
 mod outbox;
 mod rows;
@@ -20,8 +21,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::{
-    AttemptOutcome, CallbackDelivery, Clock, CreatedKey, Credits, NewKey, NewTask, Reclaimed, Result, RetrySchedule,
-    Store, SystemClock, TaskRecord,
+    AttemptOutcome, CallbackDelivery, Clock, CreatedKey, Credits, FileRecord, NewFile, NewKey, NewTask, Reclaimed,
+    Result, RetrySchedule, Store, SystemClock, TaskRecord,
 };
 
 /// The database file's name inside the data dir.
@@ -138,5 +139,18 @@ impl Store for SqliteStore {
     }
     async fn callback_for_task(&self, task_id: &str) -> Result<Option<CallbackDelivery>> {
         outbox::for_task(&self.reader, task_id).await
+    }
+
+    async fn create_file(&self, new: NewFile) -> Result<FileRecord> {
+        files::create(&self.writer, new, self.now()).await
+    }
+    async fn file(&self, file_id: &str) -> Result<Option<FileRecord>> {
+        files::get(&self.reader, file_id, self.now()).await
+    }
+    async fn expired_files(&self, limit: u32) -> Result<Vec<FileRecord>> {
+        files::expired(&self.reader, limit, self.now()).await
+    }
+    async fn delete_file(&self, file_id: &str) -> Result<bool> {
+        files::delete(&self.writer, file_id).await
     }
 }

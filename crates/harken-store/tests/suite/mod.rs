@@ -6,6 +6,7 @@
 pub mod callbacks;
 pub mod claims;
 pub mod credits;
+pub mod files;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,8 @@ macro_rules! store_suite {
             callbacks::outbox_row_comes_with_the_final_state,
             callbacks::retries_follow_the_schedule_then_give_up,
             callbacks::claimed_delivery_is_leased,
+            files::file_round_trip,
+            files::expired_files_are_invisible_and_listed_for_the_sweeper,
         );
     };
     (@cases $fixture:path; $($module:ident :: $case:ident),* $(,)?) => {
