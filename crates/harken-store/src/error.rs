@@ -20,4 +20,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A setting that names the store is wrong (the message names it).
+    #[error("{0}")]
+    Config(String),
+    /// The object store (files shared by nodes) failed.
+    #[error("object store error: {0}")]
+    Blob(#[from] object_store::Error),
 }

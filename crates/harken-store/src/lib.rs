@@ -11,10 +11,13 @@
 //! lease taken over by someone else) are their own variants; database failures are `Database` and
 //! end up as a plain 500 in the HTTP layer.
 
+pub mod blobs;
 mod clock;
 mod error;
 mod files;
 mod ids;
+mod open;
+pub mod postgres;
 pub mod sqlite;
 mod types;
 
@@ -24,6 +27,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use files::{FileRecord, NewFile};
 pub use ids::{new_id, sha256_hex};
+pub use open::{open_store, StoreLocation};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     ApiKey, AttemptOutcome, CallbackDelivery, CreatedKey, Credits, DeliveryStatus, NewKey, NewTask, Reclaimed,
@@ -31,6 +36,18 @@ pub use types::{
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What a cross-process wake-up announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A task became `waiting` (created or requeued).
+    Task,
+    /// A callback delivery was queued.
+    Callback,
+}
+
+/// Called for every wake-up [`Store::watch`] receives; must return quickly.
+pub type WakeFn = std::sync::Arc<dyn Fn(Wake) + Send + Sync>;
 
 /// harken's durable state. See the crate docs for the invariants every implementation keeps.
 #[async_trait::async_trait]
@@ -109,4 +126,14 @@ pub trait Store: Send + Sync + 'static {
     async fn expired_files(&self, limit: u32) -> Result<Vec<FileRecord>>;
     /// Deletes a file's row; `false` if there was none.
     async fn delete_file(&self, file_id: &str) -> Result<bool>;
+
+    // ---- wake-ups ----
+
+    /// Starts calling `on_wake` whenever any process adds work to this database, and returns the
+    /// task doing it once it listens (so a query made afterwards misses no wake-up), or `None`
+    /// when the backend has no cross-process signal (SQLite: one process; callers poll).
+    async fn watch(&self, on_wake: WakeFn) -> Result<Option<tokio::task::JoinHandle<()>>> {
+        let _ = on_wake;
+        Ok(None)
+    }
 }
