@@ -356,7 +356,8 @@ impl SpeechEngine for WhisperEngine {
 fn window_items(span: Span, words: Vec<TimedWord>) -> impl Iterator<Item = Item> {
     let offset = span.0 as f64 / SAMPLE_RATE as f64;
     let window_end = span.1 as f64 / SAMPLE_RATE as f64;
-    words.into_iter().filter(|w| !is_markup(&w.text)).map(move |w| Item {
+    let markup = super::events::markup_mask(&words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>());
+    words.into_iter().zip(markup).filter(|(w, m)| !m && !is_markup(&w.text)).map(|(w, _)| w).map(move |w| Item {
         start: (offset + w.start).min(window_end),
         end: (offset + w.end).min(window_end),
         logprob: w.probability.max(1e-6).ln(),

@@ -9,7 +9,10 @@
 //! nothing outside the vocabulary is emitted, and plain speech gives (almost) no events.
 
 mod labels;
+mod markup;
 mod regions;
+
+pub(super) use markup::markup_mask;
 
 use std::path::Path;
 
@@ -68,6 +71,7 @@ impl WhisperEngine {
     /// Audio events found in `samples`, as items with absolute times.
     /// `words` are the transcribed words (absolute times); events are looked for between them.
     pub(super) fn tag_events(&self, samples: &[f32], _speech: &[Span], words: &[Item], language: &str) -> anyhow::Result<Vec<Item>> {
+        let started = std::time::Instant::now();
         let spans: Vec<(f64, f64)> = words.iter().map(|w| (w.start, w.end)).collect();
         let candidates = regions::candidates(samples, &spans, &regions::GapParams::default());
         let min_lp: f32 = std::env::var("HARKEN_EVENTS_MIN_LP").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_AVG_LOGPROB);
@@ -110,7 +114,12 @@ impl WhisperEngine {
                 }
             }
         }
-        Ok(merge(events))
+        let events = merge(events);
+        tracing::debug!(candidates = candidates.len(), events = events.len(), elapsed_s = started.elapsed().as_secs_f64(), "audio events tagged");
+        if debug {
+            eprintln!("events: pass {:.2} s, {} candidates", started.elapsed().as_secs_f64(), candidates.len());
+        }
+        Ok(events)
     }
 
     /// Decodes each window with caption markup allowed; `prev` is an optional previous-text
