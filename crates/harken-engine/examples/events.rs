@@ -90,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         let t = engine.transcribe(&samples, &on, &|_| {})?;
         time_on += t0.elapsed().as_secs_f64();
         t.check().map_err(|e| anyhow::anyhow!("{}: {e}", row[0]))?;
+        eprintln!("{}: {:.1} s audio, {:.1} s", row[0], samples.len() as f64 / 16_000.0, t0.elapsed().as_secs_f64());
         for (text, a, b) in events_of(&t) {
             false_events += 1;
             println!("false event: {} {text} {a:.1}-{b:.1}", row[0]);
@@ -102,6 +103,7 @@ fn main() -> anyhow::Result<()> {
     }
     let rate = false_events as f64 / (seconds / 600.0).max(1e-9);
     println!("asr: {false_events} false events in {:.1} min = {rate:.2} per 10 min", seconds / 60.0);
+    println!("time with tagging {time_on:.1} s for {seconds:.1} s of audio (RTF {:.3})", time_on / seconds.max(1e-9));
     if cost {
         println!(
             "time with tagging {time_on:.1} s, without {time_off:.1} s: +{:.1} % (RTF {:.3} vs {:.3})",

@@ -124,6 +124,7 @@ pub(crate) fn label(annotation: &str) -> Option<&'static str> {
         .iter()
         .find(|(keys, _)| keys.iter().any(|k| words.iter().any(|w| matches(k, w))))
         .map(|&(_, label)| label)
+        .inspect(|label| debug_assert!(VOCABULARY.contains(label), "bug: rule label {label} is not in the vocabulary"))
 }
 
 fn matches(key: &str, word: &str) -> bool {
