@@ -99,6 +99,48 @@ pub(crate) fn windows(regions: &[Span], scores: &[f32], max_len: usize) -> Vec<S
     out
 }
 
+/// Speech-score level under which a stretch inside a word counts as a pause.
+const PAUSE_SCORE: f32 = 0.3;
+/// Shortest pause (in frames, ~320 ms) worth cutting out of a word's span.
+const PAUSE_FRAMES: usize = 20;
+
+/// Shrinks a word's `[start, end)` (seconds) past a pause the VAD hears inside it. Word
+/// alignment tends to stretch a word over the silence before or after it ("ask" after a
+/// breath); the VAD knows better. The longest pause inside the word is cut off together with
+/// the shorter side (the other word's fading tail); spans without such a pause stay as they are.
+pub(crate) fn trim_to_speech(start: f64, end: f64, scores: &[f32]) -> (f64, f64) {
+    let frame_s = FRAME as f64 / 16_000.0;
+    let (f0, f1) = ((start / frame_s) as usize, ((end / frame_s).ceil() as usize).min(scores.len()));
+    if f1 <= f0 + PAUSE_FRAMES {
+        return (start, end);
+    }
+    let span = &scores[f0..f1];
+    // Longest run of frames below the pause level: (first frame, length).
+    let (mut best, mut run_start) = ((0, 0), None);
+    for (i, &s) in span.iter().chain(std::iter::once(&1.0)).enumerate() {
+        match (s < PAUSE_SCORE, run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(r)) => {
+                if i - r > best.1 {
+                    best = (r, i - r);
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    let (pause, len) = best;
+    if len < PAUSE_FRAMES {
+        return (start, end);
+    }
+    let (before, after) = (pause, span.len() - pause - len);
+    if after >= before {
+        ((f0 + pause + len) as f64 * frame_s, end)
+    } else {
+        (start, (f0 + pause) as f64 * frame_s)
+    }
+}
+
 fn quietest_point(scores: &[f32], from: usize, to: usize) -> usize {
     let (f0, f1) = (from / FRAME, (to / FRAME).min(scores.len()));
     (f0..f1)
@@ -124,6 +166,22 @@ mod tests {
         let total = s.len() * FRAME;
         let r = speech_regions(&s, total, &p);
         assert_eq!(r, vec![(10 * FRAME, 55 * FRAME), (85 * FRAME, total)]);
+    }
+
+    #[test]
+    fn a_word_stretched_over_a_pause_is_trimmed_to_its_speech() {
+        // The previous word's fading tail, a pause, then this word.
+        let s = scores(&[(0.5, 10), (0.2, 40), (0.9, 20), (0.1, 5)]);
+        let frame_s = FRAME as f64 / 16_000.0;
+        let (a, b) = trim_to_speech(0.0, 75.0 * frame_s, &s);
+        assert!((a - 50.0 * frame_s).abs() < 1e-9 && b == 75.0 * frame_s, "{a} {b}");
+        // A word followed by a long pause ends where its speech ends.
+        let s = scores(&[(0.9, 20), (0.1, 40)]);
+        let (a, b) = trim_to_speech(0.0, 60.0 * frame_s, &s);
+        assert!(a == 0.0 && (b - 20.0 * frame_s).abs() < 1e-9, "{a} {b}");
+        // Short dips inside a word are not pauses.
+        let s = scores(&[(0.9, 20), (0.1, 10), (0.9, 20)]);
+        assert_eq!(trim_to_speech(0.0, 50.0 * frame_s, &s), (0.0, 50.0 * frame_s));
     }
 
     #[test]

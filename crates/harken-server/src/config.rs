@@ -52,6 +52,24 @@ pub struct ServerConfig {
     /// Longest whole audio download, in seconds.
     #[arg(long, env = "HARKEN_DOWNLOAD_TIMEOUT_SECS", default_value_t = 600)]
     pub download_timeout_secs: u64,
+    /// What this process runs: `all` (API and workers), `api` (HTTP only) or `worker` (workers and
+    /// the callback dispatcher, no HTTP). Any number of each may share one PostgreSQL database.
+    #[arg(long, env = "HARKEN_ROLE", value_enum, default_value = "all")]
+    pub role: Role,
+    /// PostgreSQL URL shared by every node (`postgres://user:password@host:5432/harken`); without
+    /// it, SQLite in the data dir (one node).
+    #[arg(long, env = "HARKEN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+    /// Do not apply database migrations at start (run `harken migrate` before starting nodes).
+    #[arg(long, env = "HARKEN_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// Where files every node must see (uploads) are kept: `s3://bucket[/prefix]` (credentials and
+    /// region from the AWS_* environment variables) or `file:///dir`; `<data dir>/files` without it.
+    #[arg(long, env = "HARKEN_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
+    /// Endpoint of an S3-compatible service (MinIO, Ceph, ...), e.g. `http://10.0.0.5:9000`.
+    #[arg(long, env = "HARKEN_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
     /// Seconds given to in-flight requests and lease releases at shutdown.
     #[arg(long, env = "HARKEN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -86,6 +104,20 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// Where the database is: PostgreSQL when `--database-url` is set, else SQLite in the data dir.
+    pub fn store_location(&self) -> anyhow::Result<harken_store::StoreLocation> {
+        Ok(harken_store::StoreLocation::new(self.database_url.as_ref().map(|u| u.0.as_str()), &self.data_dir)?)
+    }
+
+    /// The object store for shared files (`--object-store-url`, default `<data dir>/files`).
+    pub fn blobs(&self) -> anyhow::Result<harken_store::blobs::Blobs> {
+        Ok(harken_store::blobs::Blobs::open(
+            self.object_store_url.as_deref(),
+            self.s3_endpoint.as_deref(),
+            &self.data_dir,
+        )?)
+    }
+
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_secs)
     }
@@ -105,6 +137,44 @@ impl ServerConfig {
     }
 }
 
+/// What a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// The HTTP API and the workers in one process.
+    #[default]
+    All,
+    /// The HTTP API only: tasks are queued for worker nodes.
+    Api,
+    /// Workers, the lease reaper and the callback dispatcher; no HTTP.
+    Worker,
+}
+
+impl Role {
+    pub fn serves_http(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+}
+
+/// A database URL whose password never reaches logs (`Debug` redacts it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&harken_store::postgres::redact_url(&self.0))
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl(s.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +187,23 @@ mod tests {
         assert_eq!(c.callback_retry_secs, vec![60, 300, 900]);
         assert_eq!(c.cost_of(60.0), Credits::from_f64(1.0));
         assert_eq!(c.cost_of(1.0), Credits::from_millis(17), "rounded up");
+    }
+
+    #[test]
+    fn database_url_is_redacted_in_logs_and_roles_parse() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: ServerConfig,
+        }
+        let c = Wrapper::try_parse_from(["harken", "--database-url", "postgres://u:hunter2@db/h", "--role", "api"])
+            .unwrap()
+            .config;
+        assert_eq!(c.role, Role::Api);
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(c.store_location().unwrap().is_shared());
+        assert_eq!(ServerConfig::default().role, Role::All);
     }
 
     #[test]

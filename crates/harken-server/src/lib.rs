@@ -16,7 +16,7 @@ mod state;
 mod worker;
 
 pub use callbacks::signature;
-pub use config::ServerConfig;
+pub use config::{DatabaseUrl, Role, ServerConfig};
 pub use error::ApiError;
 pub use kie::validate::{parse_create_task, ValidCreateTask};
 pub use kie::MODEL;

@@ -71,6 +71,11 @@ impl Worker {
     pub(crate) async fn run(self) {
         let poll = Duration::from_secs(1);
         while !self.cancel.is_cancelled() {
+            // Subscribe before querying: a task announced between an empty claim and the wait
+            // below still wakes this worker (the store's LISTEN feeds `task_added` too).
+            let added = self.state.task_added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
             match self.state.store.claim_next(&self.id, self.state.config.lease()).await {
                 Ok(Some(task)) => {
                     let span =
@@ -78,7 +83,7 @@ impl Worker {
                     self.process(task).instrument(span).await;
                 }
                 Ok(None) => tokio::select! {
-                    _ = self.state.task_added.notified() => {}
+                    _ = added => {}
                     _ = tokio::time::sleep(poll) => {}
                     _ = self.cancel.cancelled() => {}
                 },

@@ -29,8 +29,12 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP API and the in-process workers.
+    /// Run the HTTP API and/or workers (`--role all|api|worker`).
     Serve(cmd::serve::Args),
+    /// Run workers and the callback dispatcher only, no HTTP (`serve --role worker`).
+    Worker(cmd::serve::Args),
+    /// Apply the database migrations and exit.
+    Migrate(cmd::migrate::Args),
     /// Transcribe files or URLs without a server and print the transcript.
     Transcribe(cmd::transcribe::Args),
     /// Fetch and list speech models.
@@ -59,6 +63,8 @@ fn main() {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Worker(args) => cmd::serve::run_worker(args).await,
+            Command::Migrate(args) => cmd::migrate::run(args).await,
             Command::Transcribe(args) => cmd::transcribe::run(args).await,
             Command::Models(args) => cmd::models::run(args).await,
             Command::Keys(args) => cmd::keys::run(args).await,

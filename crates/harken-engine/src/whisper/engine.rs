@@ -136,7 +136,10 @@ impl WhisperEngine {
             let timed = self.align(&encoded, &windows, &decoded, &lang)?;
             for ((window, d), words) in windows.iter().zip(&decoded).zip(timed) {
                 if !d.is_silence() {
-                    items.extend(window_items(window.span, words));
+                    items.extend(window_items(window.span, words).map(|mut item| {
+                        (item.start, item.end) = vad::trim_to_speech(item.start, item.end, &scores);
+                        item
+                    }));
                 }
             }
             progress(((b + 1) * batch_size).min(spans.len()) as f32 / spans.len() as f32);

@@ -1,12 +1,14 @@
-//! `harken keys create|list`: API keys, managed directly in the data dir's database (works while
-//! `harken serve` runs). Only a SHA-256 of each key is stored; the key is printed once, as the
+//! `harken keys create|list`: API keys, managed directly in the database (the data dir's SQLite,
+//! or PostgreSQL with `--database-url`; works while `harken serve` runs). Only a SHA-256 of each key is stored; the key is printed once, as the
 //! last line of `create`'s output.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use harken_store::{Credits, NewKey, SqliteStore, Store};
+use harken_server::DatabaseUrl;
+use harken_store::{Credits, NewKey, Store, StoreLocation};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,6 +29,9 @@ pub struct CreateArgs {
     /// Directory holding harken's database.
     #[arg(long, env = "HARKEN_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL URL of a scaled-out deployment; the data dir's SQLite without it.
+    #[arg(long, env = "HARKEN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
     /// Credits the key starts with (fractions allowed, to 0.001).
     #[arg(long)]
     pub credits: f64,
@@ -43,6 +48,9 @@ pub struct ListArgs {
     /// Directory holding harken's database.
     #[arg(long, env = "HARKEN_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL URL of a scaled-out deployment; the data dir's SQLite without it.
+    #[arg(long, env = "HARKEN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -53,9 +61,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-async fn open(data_dir: &Path) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating the data dir {}", data_dir.display()))?;
-    SqliteStore::open_dir(data_dir).await.with_context(|| format!("opening the database in {}", data_dir.display()))
+async fn open(data_dir: &Path, database_url: Option<&DatabaseUrl>) -> anyhow::Result<Arc<dyn Store>> {
+    let location = StoreLocation::new(database_url.map(|u| u.0.as_str()), data_dir)?;
+    harken_store::open_store(&location, true)
+        .await
+        .with_context(|| format!("opening the database ({})", location.describe()))
 }
 
 pub async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -67,11 +77,10 @@ pub async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()
     if let Some(secret) = &args.webhook_secret {
         anyhow::ensure!(!secret.is_empty(), "--webhook-secret: expected a non-empty secret, received \"\"");
     }
-    let store = open(&args.data_dir).await?;
+    let store = open(&args.data_dir, args.database_url.as_ref()).await?;
     let signed = args.webhook_secret.is_some();
     let new = NewKey { name: args.name, credits: Credits::from_f64(args.credits), webhook_secret: args.webhook_secret };
     let created = store.create_key(new).await.context("creating the key")?;
-    store.close().await;
     writeln!(
         out,
         "created {} with {} credits; callbacks {}",
@@ -85,9 +94,8 @@ pub async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()
 }
 
 pub async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = open(&args.data_dir).await?;
+    let store = open(&args.data_dir, args.database_url.as_ref()).await?;
     let keys = store.list_keys().await.context("listing keys")?;
-    store.close().await;
     writeln!(out, "{:<30}  {:<16}  {:>12}  {:>10}  webhook", "id", "name", "credits", "reserved")?;
     for k in keys {
         writeln!(
@@ -116,13 +124,14 @@ mod tests {
             credits: 12.5,
             name: Some("ci".into()),
             webhook_secret: Some("s".into()),
+            database_url: None,
         };
         create(args, &mut out).await.unwrap();
         let text = String::from_utf8(out).unwrap();
         let secret = text.lines().last().unwrap().to_owned();
         assert!(secret.starts_with("hk_"), "{text}");
         let mut out = Vec::new();
-        list(ListArgs { data_dir: dir.path().into() }, &mut out).await.unwrap();
+        list(ListArgs { data_dir: dir.path().into(), database_url: None }, &mut out).await.unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("12.5") && text.contains("ci") && text.contains("signed"), "{text}");
         assert!(!text.contains(&secret));

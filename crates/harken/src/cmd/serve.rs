@@ -1,11 +1,12 @@
-//! `harken serve`: the HTTP API and in-process workers on an embedded SQLite database.
+//! `harken serve` (the HTTP API and/or workers, per `--role`) and `harken worker` (workers only),
+//! on SQLite in the data dir or on a shared PostgreSQL database (`--database-url`).
 
 use std::io::Write as _;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use harken_server::ServerConfig;
-use harken_store::SqliteStore;
+use harken_engine::{EngineError, SpeechEngine, TranscribeOptions};
+use harken_server::{Role, ServerConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,20 +21,46 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     server.validate()?;
     std::fs::create_dir_all(&server.data_dir)
         .with_context(|| format!("creating the data dir {}", server.data_dir.display()))?;
-    let store = SqliteStore::open_dir(&server.data_dir)
+    let location = server.store_location()?;
+    let store = harken_store::open_store(&location, !server.no_migrate)
         .await
-        .with_context(|| format!("opening the database in {}", server.data_dir.display()))?;
-    let engine = crate::engine::load(&engine).await.context("loading the speech engine")?;
-    let on_ready = |addr| {
-        // The one line on stdout: scripts (and the integration tests) read the URL from it.
+        .with_context(|| format!("opening the database ({})", location.describe()))?;
+    let engine: Arc<dyn SpeechEngine> = match server.role.runs_workers() {
+        true => crate::engine::load(&engine).await.context("loading the speech engine")?,
+        // An API node never transcribes: it need not hold a model in memory.
+        false => Arc::new(NoEngine(engine.model)),
+    };
+    let on_ready = |addr: Option<std::net::SocketAddr>| {
+        // The one line on stdout: scripts (and the integration tests) read it.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "harken: listening on http://{addr}");
+        let _ = match addr {
+            Some(addr) => writeln!(out, "harken: listening on http://{addr}"),
+            None => writeln!(out, "harken: worker ready"),
+        };
         let _ = out.flush();
     };
-    harken_server::run(server, Arc::new(store), engine, on_ready, shutdown_signal()).await?;
+    harken_server::run(server, store, engine, on_ready, shutdown_signal()).await?;
     // An inference already running on a blocking thread cannot be interrupted, and dropping the
     // runtime would wait for it; its task was released back to the queue, so exit now.
     std::process::exit(0)
+}
+
+/// `harken worker`: `serve --role worker`.
+pub async fn run_worker(mut args: Args) -> anyhow::Result<()> {
+    args.server.role = Role::Worker;
+    run(args).await
+}
+
+/// The engine of a node that runs no workers: only its name is used (`/healthz`).
+struct NoEngine(String);
+
+impl SpeechEngine for NoEngine {
+    fn transcribe(&self, _: &[f32], _: &TranscribeOptions, _: harken_engine::Progress<'_>) -> Result<harken_types::Transcript, EngineError> {
+        Err(EngineError::Inference("this node runs with --role api and transcribes nothing (a bug if reached)".into()))
+    }
+    fn model_name(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
