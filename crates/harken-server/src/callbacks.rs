@@ -104,16 +104,26 @@ impl Dispatcher {
                 return failed(refused);
             }
         }
-        let body = record::callback_body(&task);
-        let mut request = self.client.post(&d.url).json(&body);
-        if let Some(secret) = secret {
-            let ts = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or_default();
-            request = request
-                .header("X-Webhook-Timestamp", ts.to_string())
-                .header("X-Webhook-Signature", signature(&secret, &task.id, ts));
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let mut request;
+        if crate::jobs::Dialect::of(&task).is_some() {
+            // ElevenLabs webhooks: their body, signed with the server's webhook secret.
+            let body = crate::elevenlabs::webhook::body(&task, ts).to_string();
+            request = self.client.post(&d.url).header("content-type", "application/json");
+            if let Some(secret) = &self.state.config.elevenlabs_webhook_secret {
+                request = request.header("ElevenLabs-Signature", crate::elevenlabs_signature(secret, ts, body.as_bytes()));
+            }
+            request = request.body(body);
+        } else {
+            request = self.client.post(&d.url).json(&record::callback_body(&task));
+            if let Some(secret) = secret {
+                request = request
+                    .header("X-Webhook-Timestamp", ts.to_string())
+                    .header("X-Webhook-Signature", signature(&secret, &task.id, ts));
+            }
         }
         match request.send().await {
             Ok(resp) => {

@@ -73,6 +73,19 @@ pub struct ServerConfig {
     /// Seconds given to in-flight requests and lease releases at shutdown.
     #[arg(long, env = "HARKEN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Synchronous ElevenLabs/OpenAI requests that may wait for their transcript at once; one
+    /// more is refused with 429 instead of piling up.
+    #[arg(long, env = "HARKEN_MAX_SYNC_REQUESTS", default_value_t = 16)]
+    pub max_sync_requests: usize,
+    /// Longest a synchronous request waits for its transcript, in seconds (the task goes on after).
+    #[arg(long, env = "HARKEN_SYNC_TIMEOUT_SECS", default_value_t = 3600)]
+    pub sync_timeout_secs: u64,
+    /// Where ElevenLabs-dialect requests with `webhook=true` deliver their transcript.
+    #[arg(long, env = "HARKEN_ELEVENLABS_WEBHOOK_URL")]
+    pub elevenlabs_webhook_url: Option<String>,
+    /// Secret signing those deliveries (`ElevenLabs-Signature: t=...,v0=<hex HMAC-SHA256>`).
+    #[arg(long, env = "HARKEN_ELEVENLABS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub elevenlabs_webhook_secret: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +114,11 @@ impl ServerConfig {
         anyhow::ensure!(self.lease_secs >= 2, "--lease-secs: expected at least 2, received {}", self.lease_secs);
         anyhow::ensure!(self.max_attempts >= 1, "--max-attempts: expected at least 1, received 0");
         anyhow::ensure!(self.max_audio_mb >= 1, "--max-audio-mb: expected at least 1, received 0");
+        anyhow::ensure!(self.max_sync_requests >= 1, "--max-sync-requests: expected at least 1, received 0");
+        if let Some(url) = &self.elevenlabs_webhook_url {
+            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            anyhow::ensure!(ok, "--elevenlabs-webhook-url: expected an http(s) URL, received {url:?}");
+        }
         Ok(())
     }
 

@@ -2,14 +2,19 @@
 //!
 //! Module map: `config` (the one settings struct), `state` (shared handles), `error` (the one
 //! mapping to envelopes), `auth`, `rate_limit`, `kie/` (one file per resource), `health`,
+//! `elevenlabs/` and `openai/` (the other dialects, over `jobs` and `multipart`),
 //! `worker` (tasks → transcripts), `callbacks` (outbox delivery), `run` (lifecycle).
 
 mod auth;
 mod callbacks;
 mod config;
+mod elevenlabs;
 mod error;
 mod health;
+mod jobs;
 mod kie;
+mod multipart;
+mod openai;
 mod rate_limit;
 mod run;
 mod state;
@@ -17,6 +22,7 @@ mod worker;
 
 pub use callbacks::signature;
 pub use config::{DatabaseUrl, Role, ServerConfig};
+pub use elevenlabs::webhook::signature as elevenlabs_signature;
 pub use error::ApiError;
 pub use kie::validate::{parse_create_task, ValidCreateTask};
 pub use kie::MODEL;
@@ -29,6 +35,8 @@ use axum::Router;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(kie::router())
+        .merge(elevenlabs::router())
+        .merge(openai::router())
         .merge(health::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -20,6 +20,8 @@ pub struct AppState {
     /// Woken when a task ends with a callback to deliver.
     pub(crate) callback_added: Arc<Notify>,
     pub(crate) model_name: Arc<str>,
+    /// Free places for synchronous dialect requests (`--max-sync-requests`).
+    pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -31,6 +33,7 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig, model_name: &str) -> Self {
         let limiter = RateLimiter::new(config.rate_limit, config.rate_window());
+        let sync_slots = Arc::new(tokio::sync::Semaphore::new(config.max_sync_requests));
         AppState {
             store,
             config: Arc::new(config),
@@ -39,6 +42,7 @@ impl AppState {
             task_added: Arc::new(Notify::new()),
             callback_added: Arc::new(Notify::new()),
             model_name: model_name.into(),
+            sync_slots,
         }
     }
 

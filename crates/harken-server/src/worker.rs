@@ -21,6 +21,8 @@ use tracing::Instrument;
 
 use crate::AppState;
 
+mod job;
+
 pub(crate) struct Worker {
     pub(crate) id: String,
     pub(crate) state: AppState,
@@ -147,6 +149,9 @@ impl Worker {
     }
 
     async fn pipeline(&self, task: &TaskRecord, progress: &Arc<Progress>) -> Result<String, Stop> {
+        if crate::jobs::Dialect::of(task).is_some() {
+            return self.run_job(task, progress).await;
+        }
         let valid = crate::parse_create_task(task.param.as_bytes()).map_err(|e| Stop::input(e.to_string()))?;
         let dir = tempfile::Builder::new()
             .prefix("task-")
@@ -188,16 +193,33 @@ impl Worker {
             num_speakers: None,
             tag_audio_events: valid.tag_audio_events,
         };
+        let transcript = self.transcribe(audio.samples, options, progress, (0.0, 1.0)).await?;
+        serde_json::to_string(&serde_json::json!({ "resultObject": transcript }))
+            .map_err(|e| Stop::internal("could not serialise the transcript", e))
+    }
+
+    /// Runs the engine on a blocking thread, reporting progress within `range` (a fraction of the
+    /// whole task); a panic becomes a recorded failure.
+    async fn transcribe(
+        &self,
+        samples: Vec<f32>,
+        options: TranscribeOptions,
+        progress: &Arc<Progress>,
+        range: (f32, f32),
+    ) -> Result<harken_types::Transcript, Stop> {
         let (engine, p, span) = (self.engine.clone(), progress.clone(), tracing::Span::current());
         let joined = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let report = |f: f32| p.set(TaskState::Generating, (f.clamp(0.0, 1.0) * 99.0) as u8);
-            std::panic::catch_unwind(AssertUnwindSafe(|| engine.transcribe(&audio.samples, &options, &report)))
+            let report = |f: f32| {
+                let f = range.0 + f.clamp(0.0, 1.0) * (range.1 - range.0);
+                p.set(TaskState::Generating, (f * 99.0) as u8)
+            };
+            std::panic::catch_unwind(AssertUnwindSafe(|| engine.transcribe(&samples, &options, &report)))
         })
         .await
         .map_err(|e| Stop::internal("the transcription thread failed", e))?;
-        let transcript = match joined {
-            Ok(Ok(t)) => t,
+        match joined {
+            Ok(Ok(t)) => Ok(t),
             Ok(Err(err)) => return Err(Stop::Fail { code: "500", msg: format!("transcription failed: {err}") }),
             Err(panic) => {
                 let what = panic
@@ -211,9 +233,7 @@ impl Worker {
                     msg: "transcription failed: the engine crashed on this audio (a bug in harken)".to_owned(),
                 });
             }
-        };
-        serde_json::to_string(&serde_json::json!({ "resultObject": transcript }))
-            .map_err(|e| Stop::internal("could not serialise the transcript", e))
+        }
     }
 }
 

@@ -1,0 +1,193 @@
+//! Dialect jobs: an ElevenLabs or OpenAI request becomes a task in the store, like a Kie.ai
+//! createTask, so the same workers, leases, credits and callback outbox serve every dialect.
+//!
+//! What must stay true:
+//! - a dialect task's `model` is `<dialect>:<requested model>` (never the Kie.ai model), and its
+//!   `param` is a [`Job`] in JSON: the worker reads audio and options from it alone;
+//! - an uploaded file is saved under `<data dir>/requests/<task id>` *before* the task exists, and
+//!   removed when the task's audio has been decoded and transcribed (or the request is refused);
+//! - a synchronous request holds one of `--max-sync-requests` slots while it waits: when none is
+//!   free the request is refused with 429 rather than queued in memory;
+//! - the result is `{"transcripts": [<transcript per channel>], "audio_duration_secs": d}`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use harken_store::{NewTask, TaskRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, AppState};
+
+/// Which dialect created a task (the prefix of its `model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Dialect {
+    Elevenlabs,
+    Openai,
+}
+
+impl Dialect {
+    fn prefix(self) -> &'static str {
+        match self {
+            Dialect::Elevenlabs => "elevenlabs:",
+            Dialect::Openai => "openai:",
+        }
+    }
+
+    /// The dialect of a task, `None` for Kie.ai tasks.
+    pub(crate) fn of(task: &TaskRecord) -> Option<Dialect> {
+        [Dialect::Elevenlabs, Dialect::Openai].into_iter().find(|d| task.model.starts_with(d.prefix()))
+    }
+}
+
+/// Where the audio is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AudioSource {
+    /// Uploaded with the request; a file name under `<data dir>/requests/`.
+    Upload(String),
+    /// Downloaded by the worker through the SSRF-guarded fetcher.
+    Url(String),
+}
+
+/// A dialect task's `param`: everything the worker needs, plus the dialect's own answer options
+/// (`answer`), which only the dialect reads when it renders the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Job {
+    pub dialect: Dialect,
+    pub audio: AudioSource,
+    /// Whisper language code; `None` detects.
+    pub language: Option<String>,
+    pub diarize: bool,
+    pub num_speakers: Option<usize>,
+    pub tag_audio_events: bool,
+    /// One transcript per channel (at most [`MAX_CHANNELS`]).
+    #[serde(default)]
+    pub multi_channel: bool,
+    #[serde(default)]
+    pub answer: serde_json::Value,
+}
+
+/// Most channels a multi-channel request may have (ElevenLabs' limit).
+pub(crate) const MAX_CHANNELS: usize = 5;
+
+/// What a finished dialect task holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JobResult {
+    pub transcripts: Vec<harken_types::Transcript>,
+    pub audio_duration_secs: f64,
+}
+
+impl JobResult {
+    pub(crate) fn of(task: &TaskRecord) -> Option<JobResult> {
+        serde_json::from_str(task.result_json.as_deref()?).ok()
+    }
+}
+
+pub(crate) fn uploads_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("requests")
+}
+
+/// An upload on disk that is deleted unless handed to a task.
+#[derive(Debug)]
+pub(crate) struct PendingUpload {
+    pub path: PathBuf,
+    pub name: String,
+    keep: bool,
+}
+
+impl PendingUpload {
+    pub(crate) fn new(data_dir: &Path, task_id: &str) -> std::io::Result<PendingUpload> {
+        let dir = uploads_dir(data_dir);
+        std::fs::create_dir_all(&dir)?;
+        let name = format!("{task_id}.audio");
+        Ok(PendingUpload { path: dir.join(&name), name, keep: false })
+    }
+}
+
+impl Drop for PendingUpload {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A task about to be created for a dialect request.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub task_id: String,
+    pub key_id: String,
+    /// The model the client asked for (shown back as `<dialect>:<model>`).
+    pub model: String,
+    pub job: Job,
+    pub upload: Option<PendingUpload>,
+    pub callback_url: Option<String>,
+}
+
+/// Creates the task (rate limit and credits checked) and wakes a worker.
+pub(crate) async fn submit(state: &AppState, mut s: Submission) -> Result<TaskRecord, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::Draining);
+    }
+    if let Err(wait) = state.limiter.try_acquire(&s.key_id) {
+        return Err(ApiError::RateLimited(format!(
+            "rate limit: expected at most {} new requests per {} s for this key, received more; retry in {} s",
+            state.limiter.limit(),
+            state.limiter.window().as_secs(),
+            wait.as_secs().max(1)
+        )));
+    }
+    let param = serde_json::to_string(&s.job).map_err(|e| ApiError::Internal(e.into()))?;
+    let new = NewTask {
+        id: s.task_id.clone(),
+        key_id: s.key_id.clone(),
+        model: format!("{}{}", s.job.dialect.prefix(), s.model),
+        param,
+        callback_url: s.callback_url.take(),
+    };
+    let task = state.store.create_task(new).await?;
+    if let Some(upload) = s.upload.as_mut() {
+        upload.keep = true;
+    }
+    tracing::info!(task.id = %task.id, key.id = %s.key_id, dialect = ?s.job.dialect, "task created");
+    state.task_added.notify_one();
+    Ok(task)
+}
+
+/// Waits until the task is final. Polls the store (the task may run on another node), every
+/// 50 ms at first, then less often.
+pub(crate) async fn wait_final(state: &AppState, key_id: &str, task_id: &str) -> Result<TaskRecord, ApiError> {
+    let started = Instant::now();
+    let deadline = Duration::from_secs(state.config.sync_timeout_secs);
+    loop {
+        let task = state
+            .store
+            .task_for_key(key_id, task_id)
+            .await?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("task {task_id} vanished while its request waited")))?;
+        if task.state.is_final() {
+            return Ok(task);
+        }
+        let waited = started.elapsed();
+        if waited > deadline {
+            return Err(ApiError::Unavailable(format!(
+                "the transcription did not finish within {} s (--sync-timeout-secs); it goes on: fetch it later by its id {task_id}",
+                deadline.as_secs()
+            )));
+        }
+        let pause = if waited < Duration::from_secs(2) { 50 } else { 250 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// A failed task's outcome as an error for the client: `failCode` 422 (bad input) and 402
+/// (credits) keep their meaning; anything else is a server-side failure.
+pub(crate) fn failure(task: &TaskRecord) -> ApiError {
+    let msg = task.fail_msg.clone().unwrap_or_else(|| "the transcription failed".to_owned());
+    match task.fail_code.as_deref() {
+        Some("422") => ApiError::Validation(msg),
+        Some("402") => ApiError::InsufficientCredits(msg),
+        _ => ApiError::Failed(msg),
+    }
+}

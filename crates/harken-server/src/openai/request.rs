@@ -1,0 +1,121 @@
+//! A `POST /v1/audio/transcriptions` form → [`ValidRequest`]. Messages name the field first
+//! (it becomes OpenAI's `param`).
+
+use serde::{Deserialize, Serialize};
+
+use super::MODELS;
+use crate::jobs::{AudioSource, Dialect, Job};
+use crate::multipart::Form;
+use crate::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ResponseFormat {
+    Json,
+    Text,
+    Srt,
+    Vtt,
+    VerboseJson,
+}
+
+/// What the answer needs besides the transcript (kept in the task as `Job::answer`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AnswerOptions {
+    pub response_format: ResponseFormat,
+    pub words: bool,
+    pub segments: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct ValidRequest {
+    pub model: String,
+    pub job: Job,
+    pub answer: AnswerOptions,
+}
+
+pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, ApiError> {
+    let expected_models = format!("one of {}, {server_model}", MODELS.join(", "));
+    let model = match form.get("model") {
+        Some(m) if MODELS.contains(&m) || m == server_model => m.to_owned(),
+        Some(m) => return Err(invalid("model", &expected_models, m)),
+        None => return Err(ApiError::BadRequest(format!("model: expected {expected_models}, received nothing"))),
+    };
+    let upload = form
+        .file
+        .as_ref()
+        .ok_or_else(|| ApiError::BadRequest("file: expected an audio file, received nothing".to_owned()))?;
+    let language = match form.get("language") {
+        None => None,
+        Some(code) => Some(harken_types::normalize_language_code(code).ok_or_else(|| {
+            invalid("language", "an ISO 639-1 code of a supported language (e.g. en)", code)
+        })?),
+    };
+    if let Some(p) = form.get("prompt") {
+        return Err(invalid("prompt", "no value (harken cannot condition recognition on a prompt yet)", p));
+    }
+    match form.number::<f64>("temperature", "a number from 0 to 1")? {
+        None => {}
+        Some(t) if t == 0.0 => {}
+        Some(t) => {
+            return Err(invalid(
+                "temperature",
+                "0 (harken decodes with beam search at temperature 0; sampling is not offered)",
+                &t.to_string(),
+            ))
+        }
+    }
+    let response_format = match form.get("response_format") {
+        None | Some("json") => ResponseFormat::Json,
+        Some("text") => ResponseFormat::Text,
+        Some("srt") => ResponseFormat::Srt,
+        Some("vtt") => ResponseFormat::Vtt,
+        Some("verbose_json") => ResponseFormat::VerboseJson,
+        Some(other) => return Err(invalid("response_format", "json, text, srt, verbose_json or vtt", other)),
+    };
+    let mut granularities = form.all("timestamp_granularities[]");
+    granularities.extend(form.all("timestamp_granularities"));
+    for g in &granularities {
+        if !matches!(*g, "word" | "segment") {
+            return Err(invalid("timestamp_granularities[]", "word or segment", g));
+        }
+    }
+    if !granularities.is_empty() && response_format != ResponseFormat::VerboseJson {
+        return Err(ApiError::BadRequest(
+            "timestamp_granularities[]: expected response_format verbose_json to go with it, received another format".to_owned(),
+        ));
+    }
+    if form.bool("stream", false)? {
+        return Err(invalid("stream", "false (streamed transcription is not offered)", "true"));
+    }
+    let include = form.all("include[]");
+    if let Some(first) = include.first() {
+        return Err(invalid("include[]", "nothing (logprobs are not offered)", first));
+    }
+    if let Some(c) = form.get("chunking_strategy") {
+        if c != "auto" {
+            return Err(invalid("chunking_strategy", "auto (harken segments speech itself)", c));
+        }
+    }
+    let answer = AnswerOptions {
+        response_format,
+        words: granularities.contains(&"word"),
+        // OpenAI's default: segments unless only words were asked for.
+        segments: granularities.is_empty() || granularities.contains(&"segment"),
+    };
+    let job = Job {
+        dialect: Dialect::Openai,
+        audio: AudioSource::Upload(upload.pending.name.clone()),
+        language: language.map(str::to_owned),
+        diarize: false,
+        num_speakers: None,
+        tag_audio_events: false,
+        multi_channel: false,
+        answer: serde_json::to_value(&answer).expect("answer options serialise"),
+    };
+    Ok(ValidRequest { model, job, answer })
+}
+
+fn invalid(field: &str, expected: &str, received: &str) -> ApiError {
+    let shown: String = received.chars().take(80).collect();
+    ApiError::BadRequest(format!("{field}: expected {expected}, received {shown:?}"))
+}

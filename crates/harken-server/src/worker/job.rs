@@ -1,0 +1,102 @@
+//! The worker's pipeline for dialect tasks (ElevenLabs, OpenAI): read the [`Job`] from the task,
+//! take the audio from the upload or the URL, decode it (per channel when asked), charge,
+//! transcribe, and store a [`JobResult`].
+
+use std::sync::Arc;
+
+use harken_audio::FetchError;
+use harken_engine::TranscribeOptions;
+use harken_store::{StoreError, TaskRecord};
+use harken_types::TaskState;
+
+use super::{Progress, Stop, Worker};
+use crate::jobs::{uploads_dir, AudioSource, Job, JobResult, MAX_CHANNELS};
+
+impl Worker {
+    pub(super) async fn run_job(&self, task: &TaskRecord, progress: &Arc<Progress>) -> Result<String, Stop> {
+        let job: Job = serde_json::from_str(&task.param)
+            .map_err(|e| Stop::internal("could not read the stored request (a bug or a newer version)", e))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("task-")
+            .tempdir_in(&self.work_dir)
+            .map_err(|e| Stop::internal("could not create a download directory", e))?;
+        let (path, upload) = match &job.audio {
+            AudioSource::Upload(name) => {
+                let path = uploads_dir(&self.state.config.data_dir).join(name);
+                if !path.exists() {
+                    return Err(Stop::input("file: the uploaded audio is no longer on this server; send the request again"));
+                }
+                (path.clone(), Some(path))
+            }
+            AudioSource::Url(url) => {
+                let fetched = self.fetcher.fetch_to_file(url, scratch.path()).await.map_err(|e| match e {
+                    FetchError::Storage(_) | FetchError::Client(_) => Stop::internal("could not download the audio", e),
+                    user_facing => Stop::input(format!("cloud_storage_url: {user_facing}")),
+                })?;
+                (fetched.path, None)
+            }
+        };
+        let multi = job.multi_channel;
+        let decoded = tokio::task::spawn_blocking(move || -> Result<(Vec<Vec<f32>>, f64), harken_audio::DecodeError> {
+            if multi {
+                let (channels, _) = harken_audio::decode_file_channels(&path)?;
+                let secs = channels.first().map_or(0.0, |c| c.len() as f64 / f64::from(harken_audio::TARGET_RATE));
+                Ok((channels, secs))
+            } else {
+                let audio = harken_audio::decode_file(&path)?;
+                Ok((vec![audio.samples], audio.duration_s))
+            }
+        })
+        .await
+        .map_err(|e| Stop::internal("the decoder crashed", e))?;
+        let (channels, duration_s) = decoded.map_err(|e| match e {
+            harken_audio::DecodeError::Io(io) => Stop::internal("could not read the audio", io),
+            other => Stop::input(format!("file: {other}")),
+        })?;
+        drop(scratch);
+        if channels.len() > MAX_CHANNELS {
+            return Err(Stop::input(format!(
+                "use_multi_channel: expected audio with at most {MAX_CHANNELS} channels, received {}",
+                channels.len()
+            )));
+        }
+        self.reserve_for(task, duration_s, channels.len()).await?;
+        progress.set(TaskState::Generating, 0);
+        self.state.store.set_progress(&task.id, &self.id, TaskState::Generating, 0).await.map_err(Stop::from_store)?;
+        let options = TranscribeOptions {
+            language: job.language.clone(),
+            diarize: job.diarize,
+            num_speakers: job.num_speakers,
+            tag_audio_events: job.tag_audio_events,
+        };
+        let n = channels.len() as f32;
+        let mut transcripts = Vec::with_capacity(channels.len());
+        for (i, samples) in channels.into_iter().enumerate() {
+            let range = (i as f32 / n, (i + 1) as f32 / n);
+            transcripts.push(self.transcribe(samples, options.clone(), progress, range).await?);
+        }
+        // The upload has served its purpose; a retry after this point reports it missing.
+        if let Some(upload) = upload {
+            let _ = std::fs::remove_file(upload);
+        }
+        serde_json::to_string(&JobResult { transcripts, audio_duration_secs: duration_s })
+            .map_err(|e| Stop::internal("could not serialise the transcript", e))
+    }
+
+    /// Reserves the price of `channels` × `duration_s` of audio (each channel is transcribed).
+    async fn reserve_for(&self, task: &TaskRecord, duration_s: f64, channels: usize) -> Result<(), Stop> {
+        let billed = duration_s * channels.max(1) as f64;
+        let cost = self.state.config.cost_of(billed);
+        match self.state.store.reserve_credits(&task.id, &self.id, cost).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::InsufficientCredits { available, .. }) => Err(Stop::Fail {
+                code: "402",
+                msg: format!(
+                    "credits: the audio lasts {billed:.1} s (all channels) and costs {cost} credits at {} credits per minute, the key has {available} available",
+                    self.state.config.credits_per_minute
+                ),
+            }),
+            Err(other) => Err(Stop::from_store(other)),
+        }
+    }
+}
