@@ -10,12 +10,18 @@ mod helpers;
 mod auth;
 #[path = "api/callbacks.rs"]
 mod callbacks;
+#[path = "api/dialects.rs"]
+mod dialects;
 #[path = "api/downloads.rs"]
 mod downloads;
+#[path = "api/elevenlabs.rs"]
+mod elevenlabs;
 #[path = "api/happy.rs"]
 mod happy;
 #[path = "api/limits.rs"]
 mod limits;
+#[path = "api/openai.rs"]
+mod openai;
 #[path = "api/recovery.rs"]
 mod recovery;
 #[path = "api/validation.rs"]

@@ -99,3 +99,55 @@ fn options_the_engine_cannot_honour_are_refused() {
     assert_eq!(model.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&model.stderr).contains("nonexistent-model-dir"));
 }
+
+#[test]
+fn document_formats_are_real_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = speech(dir.path());
+    let out_dir = dir.path().join("out");
+    let wav = wav.to_str().unwrap();
+    for format in ["segmented_json", "html", "docx", "pdf"] {
+        let o = harken(&["transcribe", "--model", "tiny.en", "--format", format, "--output-dir", out_dir.to_str().unwrap(), wav]);
+        assert!(o.status.success(), "{format}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let segmented: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("speech.json")).unwrap()).expect("segmented JSON");
+    assert!(segmented["segments"][0]["words"].is_array(), "{segmented}");
+    let html = std::fs::read_to_string(out_dir.join("speech.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.to_lowercase().contains("morning"));
+    // docx: a zip whose main part is well-formed XML holding the words.
+    let docx = out_dir.join("speech.docx");
+    let listing = Command::new("unzip").arg("-Z1").arg(&docx).output().expect("unzip is installed");
+    let parts = String::from_utf8(listing.stdout).unwrap();
+    for part in ["[Content_Types].xml", "_rels/.rels", "word/document.xml"] {
+        assert!(parts.lines().any(|l| l == part), "{part} missing from the docx: {parts}");
+    }
+    let xml = Command::new("unzip").arg("-p").arg(&docx).arg("word/document.xml").output().unwrap().stdout;
+    let xml = String::from_utf8(xml).unwrap();
+    let check = Command::new("python3")
+        .args(["-c", "import sys, xml.dom.minidom; xml.dom.minidom.parseString(sys.stdin.read())"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            c.wait()
+        })
+        .expect("python3 is installed");
+    assert!(check.success(), "word/document.xml is not well-formed");
+    assert!(xml.to_lowercase().contains("morning"), "{xml}");
+    // pdf: poppler reads the words back.
+    let pdf = out_dir.join("speech.pdf");
+    let text = Command::new("pdftotext").arg(&pdf).arg("-").output().expect("pdftotext (poppler-utils) is installed");
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap().to_lowercase();
+    assert!(text.contains("morning") && text.contains("test"), "{text}");
+}
+
+#[test]
+fn binary_formats_are_not_written_to_a_terminal_but_to_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = harken(&["transcribe", "--model", "tiny.en", "--format", "pdf", speech(dir.path()).to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.starts_with(b"%PDF-"), "stdout is a pipe here, so the PDF is written to it");
+}

@@ -25,25 +25,42 @@ pub enum Format {
     Srt,
     /// WebVTT subtitles.
     Vtt,
+    /// Timed segments with their words, as JSON.
+    #[value(name = "segmented_json")]
+    SegmentedJson,
+    /// A Word document (Office Open XML).
+    Docx,
+    /// A PDF document.
+    Pdf,
+    /// A standalone HTML page.
+    Html,
 }
 
 impl Format {
-    fn extension(self) -> &'static str {
+    fn export(self) -> harken_export::Format {
         match self {
-            Format::Json => "json",
-            Format::Text => "txt",
-            Format::Srt => "srt",
-            Format::Vtt => "vtt",
+            Format::Json => harken_export::Format::Json,
+            Format::Text => harken_export::Format::Text,
+            Format::Srt => harken_export::Format::Srt,
+            Format::Vtt => harken_export::Format::Vtt,
+            Format::SegmentedJson => harken_export::Format::SegmentedJson,
+            Format::Docx => harken_export::Format::Docx,
+            Format::Pdf => harken_export::Format::Pdf,
+            Format::Html => harken_export::Format::Html,
         }
     }
 
-    fn render(self, t: &Transcript) -> anyhow::Result<String> {
-        Ok(match self {
-            Format::Json => serde_json::to_string_pretty(t)? + "\n",
-            Format::Text => harken_export::text(t),
-            Format::Srt => harken_export::srt(t),
-            Format::Vtt => harken_export::vtt(t),
-        })
+    fn extension(self) -> &'static str {
+        self.export().extension()
+    }
+
+    /// The file's bytes. `text` is the bare transcript text; the document formats show speakers
+    /// and timestamps.
+    fn render(self, t: &Transcript) -> Vec<u8> {
+        match self {
+            Format::Text => harken_export::text(t).into_bytes(),
+            other => other.export().render(t, &harken_export::ExportOptions::default()),
+        }
     }
 }
 
@@ -82,6 +99,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.inputs.len() > 1 && args.output_dir.is_none() {
         bail!("{} inputs given: pass --output-dir to write one transcript per input", args.inputs.len());
     }
+    if args.output_dir.is_none() && args.format.export().is_binary() && std::io::stdout().is_terminal() {
+        bail!("--format {}: a binary file; redirect stdout to a file or pass --output-dir", args.format.extension());
+    }
     let engine = engine::load(&args.engine).await?;
     let options = TranscribeOptions {
         language: args.language.clone(),
@@ -97,7 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let transcript = transcribe_one(&engine, &fetcher, scratch.path(), input, &options)
             .await
             .with_context(|| format!("transcribing {input}"))?;
-        let rendered = args.format.render(&transcript)?;
+        let rendered = args.format.render(&transcript);
         match &args.output_dir {
             Some(dir) => {
                 let path = dir.join(format!("{}.{}", stem(input), args.format.extension()));
@@ -168,9 +188,9 @@ fn stem(input: &str) -> String {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(s: &str) -> anyhow::Result<()> {
+fn write_stdout(s: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(s).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing to stdout"),
     }

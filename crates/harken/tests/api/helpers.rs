@@ -229,6 +229,8 @@ impl AudioHost {
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body's bytes as sent (signatures are computed over them).
+    pub raw: Vec<u8>,
 }
 
 /// A loopback callback receiver that records every POST to `/cb` and answers `status`.
@@ -252,8 +254,9 @@ impl Receiver {
         let app = axum::Router::new().route(
             "/cb",
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| async move {
+                let raw = body.to_vec();
                 let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                r.lock().unwrap().push(Received { headers, body });
+                r.lock().unwrap().push(Received { headers, body, raw });
                 StatusCode::from_u16(s.load(Ordering::SeqCst)).unwrap()
             }),
         );

@@ -1,0 +1,83 @@
+//! The OpenAI dialect against the real server: its error shape and statuses, and every
+//! response_format.
+
+use serde_json::Value;
+
+use crate::dialects::*;
+use crate::helpers::*;
+
+async fn transcribe(server: &Harken, key: Option<&str>, fields: &[(&str, &str)], file: Option<&std::path::Path>) -> (u16, Value) {
+    let mut req = client().post(format!("{}/v1/audio/transcriptions", server.base)).multipart(form(fields, file));
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    send(req).await
+}
+
+#[tokio::test]
+async fn openai_refuses_bad_requests_in_its_error_shape() {
+    let dir = temp_dir();
+    let server = Harken::start(dir.path(), &[]);
+    let key = server.key(10.0, None);
+    let wav = speech_wav(dir.path());
+    let m = ("model", "whisper-1");
+    let (status, body) = transcribe(&server, None, &[m], Some(&wav)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_api_key")), "{body}");
+    let (status, body) = transcribe(&server, Some("sk-wrong"), &[m], Some(&wav)).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (401, Some("invalid_request_error")), "{body}");
+    let cases: Vec<(Vec<(&str, &str)>, bool, &str, &str)> = vec![
+        (vec![("model", "gpt-5")], true, "model", "model: expected one of whisper-1, gpt-4o-transcribe"),
+        (vec![], true, "model", "model: expected one of"),
+        (vec![m], false, "file", "file: expected an audio file, received nothing"),
+        (vec![m, ("response_format", "xml")], true, "response_format", "response_format: expected json, text, srt, verbose_json or vtt"),
+        (vec![m, ("timestamp_granularities[]", "word")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected response_format verbose_json"),
+        (vec![m, ("response_format", "verbose_json"), ("timestamp_granularities[]", "char")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected word or segment"),
+        (vec![m, ("language", "xx")], true, "language", "language: expected an ISO 639-1 code"),
+        (vec![m, ("prompt", "Harken, a server.")], true, "prompt", "prompt: expected no value"),
+        (vec![m, ("temperature", "0.4")], true, "temperature", "temperature: expected 0"),
+        (vec![m, ("stream", "true")], true, "stream", "stream: expected false"),
+    ];
+    for (fields, with_file, param, expected) in cases {
+        let (status, body) = transcribe(&server, Some(&key), &fields, with_file.then_some(wav.as_path())).await;
+        assert_eq!(status, 400, "{fields:?}: {body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(body["error"]["param"], param, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().starts_with(expected), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn openai_answers_every_response_format() {
+    let dir = temp_dir();
+    let server = Harken::start(dir.path(), &[]);
+    let key = server.key(10.0, None);
+    let wav = speech_wav(dir.path());
+    let (status, body) = transcribe(&server, Some(&key), &[("model", "whisper-1")], Some(&wav)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(heard(body["text"].as_str().unwrap()) >= 7, "{body}");
+    assert_eq!(body["usage"]["type"], "duration");
+    let (status, text) =
+        transcribe(&server, Some(&key), &[("model", "tiny.en"), ("response_format", "text"), ("language", "en")], Some(&wav)).await;
+    assert_eq!(status, 200);
+    assert!(heard(text.as_str().unwrap()) >= 7, "{text}");
+    let (_, srt) = transcribe(&server, Some(&key), &[("model", "gpt-4o-transcribe"), ("response_format", "srt")], Some(&wav)).await;
+    assert!(srt.as_str().unwrap().starts_with("1\n00:00:"), "{srt}");
+    let (_, vtt) = transcribe(&server, Some(&key), &[("model", "whisper-1"), ("response_format", "vtt")], Some(&wav)).await;
+    assert!(vtt.as_str().unwrap().starts_with("WEBVTT\n\n00:00:"), "{vtt}");
+    let fields = [
+        ("model", "whisper-1"),
+        ("response_format", "verbose_json"),
+        ("timestamp_granularities[]", "word"),
+        ("timestamp_granularities[]", "segment"),
+    ];
+    let (status, v) = transcribe(&server, Some(&key), &fields, Some(&wav)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["task"].as_str(), v["language"].as_str()), (Some("transcribe"), Some("english")));
+    assert!(v["duration"].as_f64().unwrap() > 2.0);
+    let seg = &v["segments"][0];
+    for field in ["id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"] {
+        assert!(seg.get(field).is_some(), "segment has {field}: {seg}");
+    }
+    let words = v["words"].as_array().unwrap();
+    assert!(words.len() >= 7 && words[0]["word"].is_string() && words[0]["start"].is_number(), "{v}");
+}
