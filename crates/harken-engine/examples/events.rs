@@ -47,7 +47,9 @@ fn testdata() -> PathBuf {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,37 +62,75 @@ fn main() -> anyhow::Result<()> {
     let data = testdata();
     let manifest = std::fs::read_to_string(data.join("manifest.tsv"))?;
     let rows: Vec<Vec<&str>> = manifest.lines().skip(1).map(|l| l.split('\t').collect()).collect();
-    let on = TranscribeOptions { diarize: false, tag_audio_events: true, language: Some("en".to_owned()), ..TranscribeOptions::default() };
-    let off = TranscribeOptions { tag_audio_events: false, ..on.clone() };
+    let on = TranscribeOptions {
+        diarize: false,
+        tag_audio_events: true,
+        language: Some("en".to_owned()),
+        ..TranscribeOptions::default()
+    };
+    let off = TranscribeOptions {
+        tag_audio_events: false,
+        ..on.clone()
+    };
     let events_of = |t: &harken_engine::Transcript| -> Vec<(String, f64, f64)> {
-        t.words.iter().filter(|w| w.kind == WordKind::AudioEvent).map(|w| (w.text.clone(), w.start, w.end)).collect()
+        t.words
+            .iter()
+            .filter(|w| w.kind == WordKind::AudioEvent)
+            .map(|w| (w.text.clone(), w.start, w.end))
+            .collect()
     };
 
-    println!("model {model}\n\n{:<58} {:<26} {:<5} events", "event clip", "reference", "fit");
+    println!(
+        "model {model}\n\n{:<58} {:<26} {:<5} events",
+        "event clip", "reference", "fit"
+    );
     let (mut clips, mut hits, mut found_any) = (0, 0, 0);
-    for row in rows.iter().filter(|r| r.get(1) == Some(&"event") && r[0].contains(&only)) {
+    for row in rows
+        .iter()
+        .filter(|r| r.get(1) == Some(&"event") && r[0].contains(&only))
+    {
         let samples = harken_audio::decode_file(&data.join(row[0]))?.samples;
         let t = engine.transcribe(&samples, &on, &|_| {})?;
         t.check().map_err(|e| anyhow::anyhow!("{}: {e}", row[0]))?;
         let events = events_of(&t);
-        let fit = events.iter().any(|(text, ..)| fits(row[4], text.trim_matches(['(', ')'])));
+        let fit = events
+            .iter()
+            .any(|(text, ..)| fits(row[4], text.trim_matches(['(', ')'])));
         clips += 1;
         hits += usize::from(fit);
         found_any += usize::from(!events.is_empty());
         let shown: Vec<String> = events.iter().map(|(x, a, b)| format!("{x} {a:.1}-{b:.1}")).collect();
-        println!("{:<58} {:<26} {:<5} {}", row[0], row[4], if fit { "yes" } else { "no" }, shown.join(", "));
+        println!(
+            "{:<58} {:<26} {:<5} {}",
+            row[0],
+            row[4],
+            if fit { "yes" } else { "no" },
+            shown.join(", ")
+        );
     }
-    println!("recall (fitting label): {hits}/{clips} = {:.0} %; clips with any event: {found_any}/{clips}\n", 100.0 * hits as f64 / clips.max(1) as f64);
+    println!(
+        "recall (fitting label): {hits}/{clips} = {:.0} %; clips with any event: {found_any}/{clips}\n",
+        100.0 * hits as f64 / clips.max(1) as f64
+    );
 
     let (mut seconds, mut false_events, mut time_on, mut time_off) = (0.0, 0, 0.0, 0.0);
-    for row in rows.iter().filter(|r| r.get(1) == Some(&"asr") && r[0].contains(&only)).take(asr_limit) {
+    for row in rows
+        .iter()
+        .filter(|r| r.get(1) == Some(&"asr") && r[0].contains(&only))
+        .take(asr_limit)
+    {
         let samples = harken_audio::decode_file(&data.join(row[0]))?.samples;
         seconds += samples.len() as f64 / 16_000.0;
         let t0 = Instant::now();
         let t = engine.transcribe(&samples, &on, &|_| {})?;
         time_on += t0.elapsed().as_secs_f64();
         t.check().map_err(|e| anyhow::anyhow!("{}: {e}", row[0]))?;
-        eprintln!("{}: {:.1} s audio, {:.1} s", row[0], samples.len() as f64 / 16_000.0, t0.elapsed().as_secs_f64());
+        eprintln!(
+            "{}: {:.1} s audio, {:.1} s",
+            row[0],
+            samples.len() as f64 / 16_000.0,
+            t0.elapsed().as_secs_f64()
+        );
         for (text, a, b) in events_of(&t) {
             false_events += 1;
             println!("false event: {} {text} {a:.1}-{b:.1}", row[0]);
@@ -102,8 +142,14 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let rate = false_events as f64 / (seconds / 600.0).max(1e-9);
-    println!("asr: {false_events} false events in {:.1} min = {rate:.2} per 10 min", seconds / 60.0);
-    println!("time with tagging {time_on:.1} s for {seconds:.1} s of audio (RTF {:.3})", time_on / seconds.max(1e-9));
+    println!(
+        "asr: {false_events} false events in {:.1} min = {rate:.2} per 10 min",
+        seconds / 60.0
+    );
+    println!(
+        "time with tagging {time_on:.1} s for {seconds:.1} s of audio (RTF {:.3})",
+        time_on / seconds.max(1e-9)
+    );
     if cost {
         println!(
             "time with tagging {time_on:.1} s, without {time_off:.1} s: +{:.1} % (RTF {:.3} vs {:.3})",

@@ -7,13 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use harken_engine::{EngineConfig, SpeechEngine, Transcript, TranscribeOptions, WhisperEngine, WordKind};
+use harken_engine::{EngineConfig, SpeechEngine, TranscribeOptions, Transcript, WhisperEngine, WordKind};
 
 fn engine() -> Arc<WhisperEngine> {
     static BASE: OnceLock<Arc<WhisperEngine>> = OnceLock::new();
     BASE.get_or_init(|| {
-        let models = std::env::var_os("HARKEN_MODELS_DIR").map(PathBuf::from).unwrap_or_else(harken_models::default_models_dir);
-        let dir = harken_models::resolve_whisper(&models, "base").unwrap_or_else(|e| panic!("model base missing ({e}); run `harken models fetch base`"));
+        let models = std::env::var_os("HARKEN_MODELS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(harken_models::default_models_dir);
+        let dir = harken_models::resolve_whisper(&models, "base")
+            .unwrap_or_else(|e| panic!("model base missing ({e}); run `harken models fetch base`"));
         let mut config = EngineConfig::new(dir, "base");
         config.threads = 1;
         Arc::new(WhisperEngine::load(config).expect("model loads"))
@@ -26,7 +29,11 @@ fn testdata() -> PathBuf {
         return PathBuf::from(dir);
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
-    assert!(dir.join("manifest.tsv").exists(), "test data not found at {}; set HARKEN_TESTDATA", dir.display());
+    assert!(
+        dir.join("manifest.tsv").exists(),
+        "test data not found at {}; set HARKEN_TESTDATA",
+        dir.display()
+    );
     dir
 }
 
@@ -43,15 +50,29 @@ fn rows(kind: &str) -> Vec<(String, String)> {
 }
 
 fn transcribe(file: &str, tag: bool) -> (Transcript, f64) {
-    let samples = harken_audio::decode_file(&testdata().join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).samples;
-    let options = TranscribeOptions { diarize: false, tag_audio_events: tag, language: Some("en".to_owned()), ..TranscribeOptions::default() };
-    let t = engine().transcribe(&samples, &options, &|_| {}).expect("transcription succeeds");
-    t.check().unwrap_or_else(|e| panic!("{file}: transcript breaks the format rules: {e}\n{t:#?}"));
+    let samples = harken_audio::decode_file(&testdata().join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .samples;
+    let options = TranscribeOptions {
+        diarize: false,
+        tag_audio_events: tag,
+        language: Some("en".to_owned()),
+        ..TranscribeOptions::default()
+    };
+    let t = engine()
+        .transcribe(&samples, &options, &|_| {})
+        .expect("transcription succeeds");
+    t.check()
+        .unwrap_or_else(|e| panic!("{file}: transcript breaks the format rules: {e}\n{t:#?}"));
     (t, samples.len() as f64 / 16_000.0)
 }
 
 fn events(t: &Transcript) -> Vec<String> {
-    t.words.iter().filter(|w| w.kind == WordKind::AudioEvent).map(|w| w.text.clone()).collect()
+    t.words
+        .iter()
+        .filter(|w| w.kind == WordKind::AudioEvent)
+        .map(|w| w.text.clone())
+        .collect()
 }
 
 /// The labels our vocabulary may give for a reference label of the test data.
@@ -91,22 +112,33 @@ fn event_clips_are_tagged_with_fitting_labels() {
         let found = events(&t);
         // Event items read like ElevenLabs': "(label)", and sit in the text.
         for e in &found {
-            assert!(e.starts_with('(') && e.ends_with(')') && e == &e.to_lowercase(), "{file}: {e}");
+            assert!(
+                e.starts_with('(') && e.ends_with(')') && e == &e.to_lowercase(),
+                "{file}: {e}"
+            );
             assert!(t.text.contains(e.as_str()), "{file}: {e} missing from text");
         }
         hits += usize::from(found.iter().any(|e| fits(reference, e)));
         eprintln!("{file} [{reference}]: {found:?}");
     }
     // Measured 9 of 11 (docs/EVENTS.md); the target is half.
-    assert!(hits * 2 >= clips.len(), "only {hits} of {} event clips tagged with a fitting label", clips.len());
+    assert!(
+        hits * 2 >= clips.len(),
+        "only {hits} of {} event clips tagged with a fitting label",
+        clips.len()
+    );
 }
 
 #[test]
 fn plain_speech_gives_almost_no_events() {
     // Every third asr clip plus the long, hissy Lucier recording (the hardest case measured).
     let all = rows("asr");
-    let sample: Vec<&(String, String)> =
-        all.iter().enumerate().filter(|(i, (f, _))| i % 3 == 0 || f.contains("lucier")).map(|(_, r)| r).collect();
+    let sample: Vec<&(String, String)> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, (f, _))| i % 3 == 0 || f.contains("lucier"))
+        .map(|(_, r)| r)
+        .collect();
     let (mut seconds, mut false_events) = (0.0, Vec::new());
     for (file, _) in sample {
         let (t, s) = transcribe(file, true);
@@ -115,14 +147,26 @@ fn plain_speech_gives_almost_no_events() {
     }
     // Target: at most 1 per 10 minutes. Over all 101 asr clips (14.6 min) one event was found,
     // a real cough the reference marks as <VOCNOISE> (docs/EVENTS.md); the sample is ~6 min.
-    assert!(false_events.len() <= 1, "{} false events in {:.1} min: {false_events:?}", false_events.len(), seconds / 60.0);
+    assert!(
+        false_events.len() <= 1,
+        "{} false events in {:.1} min: {false_events:?}",
+        false_events.len(),
+        seconds / 60.0
+    );
 }
 
 #[test]
 fn with_tagging_off_no_event_appears_and_no_markup_leaks() {
-    for (file, _) in rows("event").iter().filter(|(f, _)| f.contains("laugh") || f.contains("ragtime") || f.contains("Vibe_Ace")) {
+    for (file, _) in rows("event")
+        .iter()
+        .filter(|(f, _)| f.contains("laugh") || f.contains("ragtime") || f.contains("Vibe_Ace"))
+    {
         let (t, _) = transcribe(file, false);
-        assert!(events(&t).is_empty(), "{file}: audio_event with tagging off: {:?}", events(&t));
+        assert!(
+            events(&t).is_empty(),
+            "{file}: audio_event with tagging off: {:?}",
+            events(&t)
+        );
         assert_no_markup_words(&t, file);
     }
 }

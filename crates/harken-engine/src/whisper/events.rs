@@ -20,7 +20,7 @@ use anyhow::Context;
 use ct2rs::sys::WhisperOptions;
 use harken_types::WordKind;
 
-use super::engine::{Window, WhisperEngine};
+use super::engine::{WhisperEngine, Window};
 use super::tokenizer::Tokenizer;
 use crate::api::SAMPLE_RATE;
 use crate::assemble::Item;
@@ -54,7 +54,11 @@ fn caption_suppress_list(model_dir: &Path, tok: &Tokenizer) -> anyhow::Result<Ve
         suppress_ids: Vec<i32>,
     }
     let config: ModelConfig = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(config.suppress_ids.into_iter().filter(|&id| !is_markup_token(tok.token_str(id as usize))).collect())
+    Ok(config
+        .suppress_ids
+        .into_iter()
+        .filter(|&id| !is_markup_token(tok.token_str(id as usize)))
+        .collect())
 }
 
 /// A BPE token (GPT-2 byte form) made only of markup characters: `(`, `Ġ[`, `)`, `*`, `ĠâĻª` (♪).
@@ -69,7 +73,13 @@ fn is_markup_token(token: &str) -> bool {
 impl WhisperEngine {
     /// Audio events in `samples`, as items with absolute times. `words` are the transcribed
     /// words (absolute times): events are looked for between them.
-    pub(super) fn tag_events(&self, samples: &[f32], _speech: &[Span], words: &[Item], language: &str) -> anyhow::Result<Vec<Item>> {
+    pub(super) fn tag_events(
+        &self,
+        samples: &[f32],
+        _speech: &[Span],
+        words: &[Item],
+        language: &str,
+    ) -> anyhow::Result<Vec<Item>> {
         let started = std::time::Instant::now();
         let spans: Vec<(f64, f64)> = words.iter().map(|w| (w.start, w.end)).collect();
         let candidates = regions::candidates(samples, &spans, &regions::GapParams::default());
@@ -79,8 +89,13 @@ impl WhisperEngine {
         let suppress = caption_suppress_list(&self.config.model_dir, &self.tok)?;
         let mut events: Vec<Item> = Vec::new();
         for batch in candidates.chunks(self.config.batch_size.max(1)) {
-            let mut windows: Vec<Window> =
-                batch.iter().map(|c| Window { span: c.span, features: self.mel.window_features(&samples[c.span.0..c.span.1]) }).collect();
+            let mut windows: Vec<Window> = batch
+                .iter()
+                .map(|c| Window {
+                    span: c.span,
+                    features: self.mel.window_features(&samples[c.span.0..c.span.1]),
+                })
+                .collect();
             let captions = self.decode_captions(&mut windows, language, &suppress)?;
             for (candidate, caption) in batch.iter().zip(&captions) {
                 let labels = labels::labels_in(&caption.text);
@@ -97,7 +112,10 @@ impl WhisperEngine {
                 if !trusted {
                     continue;
                 }
-                let (start, end) = (candidate.span.0 as f64 / SAMPLE_RATE as f64, candidate.span.1 as f64 / SAMPLE_RATE as f64);
+                let (start, end) = (
+                    candidate.span.0 as f64 / SAMPLE_RATE as f64,
+                    candidate.span.1 as f64 / SAMPLE_RATE as f64,
+                );
                 for label in labels {
                     events.push(Item {
                         text: format!(" ({label})"),
@@ -111,13 +129,23 @@ impl WhisperEngine {
             }
         }
         let events = merge(events);
-        tracing::debug!(candidates = candidates.len(), events = events.len(), elapsed_s = started.elapsed().as_secs_f64(), "audio events tagged");
+        tracing::debug!(
+            candidates = candidates.len(),
+            events = events.len(),
+            elapsed_s = started.elapsed().as_secs_f64(),
+            "audio events tagged"
+        );
         Ok(events)
     }
 
     /// Decodes each window with caption markup allowed (no previous-text prompt: one that lists
     /// sound classes biases Whisper toward them, measured in docs/EVENTS.md).
-    fn decode_captions(&self, windows: &mut [Window], language: &str, suppress: &[i32]) -> anyhow::Result<Vec<Caption>> {
+    fn decode_captions(
+        &self,
+        windows: &mut [Window],
+        language: &str,
+        suppress: &[i32],
+    ) -> anyhow::Result<Vec<Caption>> {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
@@ -131,12 +159,24 @@ impl WhisperEngine {
             suppress_tokens: suppress.to_vec(),
             ..WhisperOptions::default()
         };
-        let results = self.model.generate(&encoded, &vec![self.prompt(language); n], &options)?;
+        let results = self
+            .model
+            .generate(&encoded, &vec![self.prompt(language); n], &options)?;
         Ok(results
             .into_iter()
             .map(|r| {
-                let ids: Vec<usize> = r.sequences_ids.into_iter().next().unwrap_or_default().into_iter().filter(|&t| self.tok.is_text(t)).collect();
-                Caption { text: self.tok.decode(&ids), avg_logprob: r.scores.first().copied().unwrap_or(f32::NEG_INFINITY) }
+                let ids: Vec<usize> = r
+                    .sequences_ids
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|&t| self.tok.is_text(t))
+                    .collect();
+                Caption {
+                    text: self.tok.decode(&ids),
+                    avg_logprob: r.scores.first().copied().unwrap_or(f32::NEG_INFINITY),
+                }
             })
             .collect())
     }
@@ -163,7 +203,14 @@ mod tests {
     use super::*;
 
     fn event(label: &str, start: f64, end: f64) -> Item {
-        Item { text: format!(" ({label})"), start, end, logprob: -0.5, kind: WordKind::AudioEvent, speaker: None }
+        Item {
+            text: format!(" ({label})"),
+            start,
+            end,
+            logprob: -0.5,
+            kind: WordKind::AudioEvent,
+            speaker: None,
+        }
     }
 
     #[test]
@@ -178,8 +225,20 @@ mod tests {
 
     #[test]
     fn neighbouring_events_of_one_label_merge_and_others_stay() {
-        let merged = merge(vec![event("music", 30.0, 60.0), event("music", 0.0, 29.5), event("laughter", 10.0, 12.0), event("music", 70.0, 80.0)]);
+        let merged = merge(vec![
+            event("music", 30.0, 60.0),
+            event("music", 0.0, 29.5),
+            event("laughter", 10.0, 12.0),
+            event("music", 70.0, 80.0),
+        ]);
         let got: Vec<(&str, f64, f64)> = merged.iter().map(|e| (e.text.as_str(), e.start, e.end)).collect();
-        assert_eq!(got, vec![(" (music)", 0.0, 60.0), (" (laughter)", 10.0, 12.0), (" (music)", 70.0, 80.0)]);
+        assert_eq!(
+            got,
+            vec![
+                (" (music)", 0.0, 60.0),
+                (" (laughter)", 10.0, 12.0),
+                (" (music)", 70.0, 80.0)
+            ]
+        );
     }
 }

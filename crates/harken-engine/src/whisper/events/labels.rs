@@ -37,6 +37,7 @@ pub(crate) const VOCABULARY: &[&str] = &[
 /// Keywords (matched against whole lower-case words, or word prefixes where marked with `*`)
 /// and the label they give. Order matters: the first rule that matches wins, so specific
 /// phrases ("car horn") come before the words they contain ("car").
+#[rustfmt::skip] // one rule per line reads better than rustfmt's one keyword per line
 const RULES: &[(&[&str], &str)] = &[
     (&["laugh*", "chuckl*", "giggl*", "cackl*"], "laughter"),
     (&["applau*", "clap*"], "applause"),
@@ -73,7 +74,15 @@ const RULES: &[(&[&str], &str)] = &[
 
 /// Annotations naming these are dropped whole: Whisper writes them over steady hiss and
 /// room tone, where no listener would note an event.
-const UNTRUSTED: &[&str] = &["cricket*", "static", "silence", "blank", "inaudible", "noise", "foreign"];
+const UNTRUSTED: &[&str] = &[
+    "cricket*",
+    "static",
+    "silence",
+    "blank",
+    "inaudible",
+    "noise",
+    "foreign",
+];
 
 /// The annotations in a decoded text: spans in `(...)`, `[...]`, `*...*`, and runs of music
 /// notes (which stand for music on their own).
@@ -116,7 +125,10 @@ pub(crate) fn label(annotation: &str) -> Option<&'static str> {
         return Some("music");
     }
     let lower = annotation.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
     if words.iter().any(|w| UNTRUSTED.iter().any(|k| matches(k, w))) {
         return None;
     }
@@ -124,7 +136,12 @@ pub(crate) fn label(annotation: &str) -> Option<&'static str> {
         .iter()
         .find(|(keys, _)| keys.iter().any(|k| words.iter().any(|w| matches(k, w))))
         .map(|&(_, label)| label)
-        .inspect(|label| debug_assert!(VOCABULARY.contains(label), "bug: rule label {label} is not in the vocabulary"))
+        .inspect(|label| {
+            debug_assert!(
+                VOCABULARY.contains(label),
+                "bug: rule label {label} is not in the vocabulary"
+            )
+        })
 }
 
 fn matches(key: &str, word: &str) -> bool {
@@ -180,14 +197,27 @@ mod tests {
 
     #[test]
     fn unknown_annotations_and_plain_words_give_nothing() {
-        for text in [" [BLANK_AUDIO]", " (speaking foreign language)", " (sighs)", " (inaudible)", " Hello there.", " BAH!", "", " [ ]", " (the"] {
+        for text in [
+            " [BLANK_AUDIO]",
+            " (speaking foreign language)",
+            " (sighs)",
+            " (inaudible)",
+            " Hello there.",
+            " BAH!",
+            "",
+            " [ ]",
+            " (the",
+        ] {
             assert!(labels_in(text).is_empty(), "{text}");
         }
     }
 
     #[test]
     fn several_annotations_give_distinct_labels_in_order() {
-        assert_eq!(labels_in(" [Music] (laughter) [Music] so (applause)"), vec!["music", "laughter", "applause"]);
+        assert_eq!(
+            labels_in(" [Music] (laughter) [Music] so (applause)"),
+            vec!["music", "laughter", "applause"]
+        );
         assert_eq!(annotations("a (b) [c] *d* ♪ e"), vec!["b", "c", "d", "♪"]);
     }
 

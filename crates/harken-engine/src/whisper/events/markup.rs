@@ -42,19 +42,30 @@ mod tests {
     use super::*;
 
     fn kept(words: &[&str]) -> Vec<String> {
-        words.iter().zip(markup_mask(words)).filter(|(_, m)| !m).map(|(w, _)| w.trim().to_owned()).collect()
+        words
+            .iter()
+            .zip(markup_mask(words))
+            .filter(|(_, m)| !m)
+            .map(|(w, _)| w.trim().to_owned())
+            .collect()
     }
 
     #[test]
     fn closed_and_unclosed_brackets_take_their_words_with_them() {
         assert_eq!(kept(&[" Hello", " [Music]", " world."]), vec!["Hello", "world."]);
         assert_eq!(kept(&[" So", " (dog", " barking)", " anyway"]), vec!["So", "anyway"]);
-        assert_eq!(kept(&[" [♪", " OUTRO", " MUSIC", " PLAYING", " [♪", " OUTRO"]), Vec::<String>::new());
+        assert_eq!(
+            kept(&[" [♪", " OUTRO", " MUSIC", " PLAYING", " [♪", " OUTRO"]),
+            Vec::<String>::new()
+        );
         assert_eq!(kept(&[" *applause*", " Thanks."]), vec!["Thanks."]);
     }
 
     #[test]
     fn symbol_runs_are_markup_and_ordinary_words_are_not() {
-        assert_eq!(kept(&[" ¶¶¶¶", " ♪", " -", " Thank", " you.", " 3*4", " AI?"]), vec!["Thank", "you.", "3*4", "AI?"]);
+        assert_eq!(
+            kept(&[" ¶¶¶¶", " ♪", " -", " Thank", " you.", " 3*4", " AI?"]),
+            vec!["Thank", "you.", "3*4", "AI?"]
+        );
     }
 }

@@ -41,7 +41,9 @@ impl Default for GapParams {
             floor_db: -60.0,
             rise_db: 10.0,
             min_prominence_db: 12.0,
-            min_audible: 0.2, max_len: 30 * SAMPLE_RATE as usize }
+            min_audible: 0.2,
+            max_len: 30 * SAMPLE_RATE as usize,
+        }
     }
 }
 
@@ -57,7 +59,10 @@ pub(crate) struct Candidate {
 pub(crate) fn candidates(samples: &[f32], words: &[(f64, f64)], p: &GapParams) -> Vec<Candidate> {
     let total = samples.len();
     let to_sample = |t: f64| ((t.max(0.0) * SAMPLE_RATE as f64) as usize).min(total);
-    let mut covered: Vec<Span> = words.iter().map(|&(a, b)| (to_sample(a - p.word_pad), to_sample(b + p.word_pad))).collect();
+    let mut covered: Vec<Span> = words
+        .iter()
+        .map(|&(a, b)| (to_sample(a - p.word_pad), to_sample(b + p.word_pad)))
+        .collect();
     covered.sort_unstable();
     let mut gaps: Vec<Span> = Vec::new();
     let mut at = 0;
@@ -75,12 +80,18 @@ pub(crate) fn candidates(samples: &[f32], words: &[(f64, f64)], p: &GapParams) -
     let levels: Vec<f32> = samples.chunks(FRAME).map(level_db).collect();
     // Without words there is no speech to protect and often no quiet tenth to measure (a music
     // file): only the absolute floor applies.
-    let background = if words.is_empty() { p.floor_db } else { percentile(&levels, 0.1).max(p.floor_db) };
+    let background = if words.is_empty() {
+        p.floor_db
+    } else {
+        percentile(&levels, 0.1).max(p.floor_db)
+    };
     let audible = p.floor_db.max(background + p.rise_db);
     let mut out = Vec::new();
     for (a, b) in gaps.into_iter().filter(|(a, b)| b - a >= min_gap) {
         let loud: Vec<bool> = samples[a..b].chunks(FRAME).map(|f| level_db(f) > audible).collect();
-        let (Some(first), Some(last)) = (loud.iter().position(|&l| l), loud.iter().rposition(|&l| l)) else { continue };
+        let (Some(first), Some(last)) = (loud.iter().position(|&l| l), loud.iter().rposition(|&l| l)) else {
+            continue;
+        };
         if loud.iter().filter(|&&l| l).count() < min_audible.max(1) {
             continue;
         }
@@ -94,7 +105,10 @@ pub(crate) fn candidates(samples: &[f32], words: &[(f64, f64)], p: &GapParams) -
             }
             let prominence_db = percentile(&levels[s / FRAME..e.div_ceil(FRAME).min(levels.len())], 0.9) - background;
             if prominence_db >= p.min_prominence_db {
-                out.push(Candidate { span: (s, e), prominence_db });
+                out.push(Candidate {
+                    span: (s, e),
+                    prominence_db,
+                });
             }
             if end - e < min_gap {
                 break;
@@ -129,7 +143,9 @@ mod tests {
     use super::*;
 
     fn tone(seconds: f64, amplitude: f32) -> Vec<f32> {
-        (0..(seconds * SAMPLE_RATE as f64) as usize).map(|i| amplitude * (i as f32 * 0.05).sin()).collect()
+        (0..(seconds * SAMPLE_RATE as f64) as usize)
+            .map(|i| amplitude * (i as f32 * 0.05).sin())
+            .collect()
     }
 
     #[test]
@@ -142,13 +158,18 @@ mod tests {
         let c = candidates(&s, &[(0.0, 1.0), (3.0, 4.0)], &GapParams::default());
         assert_eq!(c.len(), 1, "{c:?}");
         let (a, b) = c[0].span;
-        assert!((a as f64 / 16_000.0 - 1.2).abs() < 0.03 && (b as f64 / 16_000.0 - 2.8).abs() < 0.03, "{c:?}");
+        assert!(
+            (a as f64 / 16_000.0 - 1.2).abs() < 0.03 && (b as f64 / 16_000.0 - 2.8).abs() < 0.03,
+            "{c:?}"
+        );
     }
 
     #[test]
     fn steady_background_noise_is_not_a_candidate() {
         // Speech-level words over constant hiss: the hiss between them never stands out.
-        let mut s: Vec<f32> = (0..6 * 16_000).map(|i| 0.01 * ((i * 7919 % 1000) as f32 / 500.0 - 1.0)).collect();
+        let mut s: Vec<f32> = (0..6 * 16_000)
+            .map(|i| 0.01 * ((i * 7919 % 1000) as f32 / 500.0 - 1.0))
+            .collect();
         for x in &mut s[16_000..32_000] {
             *x += 0.3;
         }
