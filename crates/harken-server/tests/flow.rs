@@ -105,7 +105,7 @@ async fn start(engine: FakeEngine, credits: f64) -> Server {
             let _ = rx.await;
         },
     ));
-    let addr = addr_rx.await.unwrap();
+    let addr = addr_rx.await.unwrap().expect("the API role listens");
     Server { base: format!("http://{addr}"), key, _store: store, stop: tx, done, _dir: dir }
 }
 
