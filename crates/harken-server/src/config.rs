@@ -86,6 +86,16 @@ pub struct ServerConfig {
     /// Secret signing those deliveries (`ElevenLabs-Signature: t=...,v0=<hex HMAC-SHA256>`).
     #[arg(long, env = "HARKEN_ELEVENLABS_WEBHOOK_SECRET", hide_env_values = true)]
     pub elevenlabs_webhook_secret: Option<String>,
+    /// How long uploaded files are kept: a number with s, m, h or d (Kie.ai keeps them 3 days).
+    #[arg(long, env = "HARKEN_FILE_TTL", default_value = "3d", value_parser = parse_ttl)]
+    pub file_ttl: Duration,
+    /// Largest uploaded file, in megabytes.
+    #[arg(long, env = "HARKEN_MAX_UPLOAD_MB", default_value_t = 200)]
+    pub max_upload_mb: u64,
+    /// The URL clients reach this server at (e.g. https://stt.example.com), used in uploaded
+    /// files' download links. Default: each upload request's Host (or X-Forwarded-Host/-Proto).
+    #[arg(long, env = "HARKEN_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +128,11 @@ impl ServerConfig {
         if let Some(url) = &self.elevenlabs_webhook_url {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             anyhow::ensure!(ok, "--elevenlabs-webhook-url: expected an http(s) URL, received {url:?}");
+        }
+        anyhow::ensure!(self.max_upload_mb >= 1, "--max-upload-mb: expected at least 1, received 0");
+        if let Some(url) = &self.public_url {
+            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            anyhow::ensure!(ok, "--public-url: expected an http(s) URL such as https://stt.example.com, received {url:?}");
         }
         Ok(())
     }
@@ -193,6 +208,24 @@ impl std::str::FromStr for DatabaseUrl {
     }
 }
 
+/// `90s`, `15m`, `72h`, `3d`, or bare seconds; at least one second.
+fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = number.parse().map_err(|_| format!("expected a number with s, m, h or d (e.g. 3d), received {raw:?}"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("expected a number with s, m, h or d (e.g. 3d), received {raw:?}")),
+    };
+    if secs == 0 {
+        return Err("expected at least 1 s, received 0".to_owned());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +238,15 @@ mod tests {
         assert_eq!(c.callback_retry_secs, vec![60, 300, 900]);
         assert_eq!(c.cost_of(60.0), Credits::from_f64(1.0));
         assert_eq!(c.cost_of(1.0), Credits::from_millis(17), "rounded up");
+        assert_eq!((c.file_ttl, c.max_upload_mb), (Duration::from_secs(3 * 86_400), 200));
+    }
+
+    #[test]
+    fn file_ttl_reads_units() {
+        assert_eq!(parse_ttl("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_ttl("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ttl("72h"), Ok(Duration::from_secs(3 * 86_400)));
+        assert!(parse_ttl("3 weeks").is_err() && parse_ttl("0d").is_err() && parse_ttl("d").is_err());
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //! mapping to envelopes), `auth`, `rate_limit`, `kie/` (one file per resource), `health`,
 //! `elevenlabs/` and `openai/` (the other dialects, over `jobs` and `multipart`),
 //! `worker` (tasks → transcripts), `callbacks` (outbox delivery), `run` (lifecycle).
+//! `worker` (tasks → transcripts), `callbacks` (outbox delivery), `run` (lifecycle), `files`
+//! (uploaded files: storage, expiry, links) with `downloads` (their links), `web` (the page at `/`).
 
 mod auth;
 mod callbacks;
 mod config;
 mod elevenlabs;
+mod downloads;
 mod error;
+mod files;
 mod health;
 mod jobs;
 mod kie;
@@ -18,6 +22,7 @@ mod openai;
 mod rate_limit;
 mod run;
 mod state;
+mod web;
 mod worker;
 
 pub use callbacks::signature;
@@ -38,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .merge(elevenlabs::router())
         .merge(openai::router())
         .merge(health::router())
+        .merge(downloads::router())
+        .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

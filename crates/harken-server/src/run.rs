@@ -84,6 +84,8 @@ pub async fn run(
         background.spawn(Dispatcher::new(state.clone(), cancel.clone())?.run());
         work_dir = Some(dir);
     }
+    // Every role sweeps: deleting an expired upload twice is harmless.
+    background.spawn(crate::files::sweep_expired(state.clone(), cancel.clone()));
 
     let stop_http = CancellationToken::new();
     let mut http = match listener {

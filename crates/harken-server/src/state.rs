@@ -22,6 +22,8 @@ pub struct AppState {
     pub(crate) model_name: Arc<str>,
     /// Free places for synchronous dialect requests (`--max-sync-requests`).
     pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Uploaded files (Kie.ai file API).
+    pub(crate) files: Arc<crate::files::Files>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -34,6 +36,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig, model_name: &str) -> Self {
         let limiter = RateLimiter::new(config.rate_limit, config.rate_window());
         let sync_slots = Arc::new(tokio::sync::Semaphore::new(config.max_sync_requests));
+        let files = Arc::new(crate::files::Files::new(&config));
         AppState {
             store,
             config: Arc::new(config),
@@ -43,6 +46,7 @@ impl AppState {
             callback_added: Arc::new(Notify::new()),
             model_name: model_name.into(),
             sync_slots,
+            files,
         }
     }
 

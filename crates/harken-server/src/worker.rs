@@ -19,6 +19,7 @@ use harken_types::TaskState;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::files::SourceError;
 use crate::AppState;
 
 mod job;
@@ -157,9 +158,14 @@ impl Worker {
             .prefix("task-")
             .tempdir_in(&self.work_dir)
             .map_err(|e| Stop::internal("could not create a download directory", e))?;
-        let fetched = self.fetcher.fetch_to_file(&valid.audio_url, dir.path()).await.map_err(|e| match e {
-            FetchError::Storage(_) | FetchError::Client(_) => Stop::internal("could not download the audio", e),
-            user_facing => Stop::input(user_facing.to_string()),
+        let source = self.state.files.fetch_audio(&self.state, &self.fetcher, &valid.audio_url, dir.path()).await;
+        let fetched = source.map_err(|e| match e {
+            SourceError::Fetch(e @ (FetchError::Storage(_) | FetchError::Client(_))) => {
+                Stop::internal("could not download the audio", e)
+            }
+            SourceError::Fetch(user_facing) => Stop::input(user_facing.to_string()),
+            SourceError::Gone(msg) => Stop::input(msg),
+            SourceError::Io(e) => Stop::internal("could not read the uploaded file", e),
         })?;
         tracing::debug!(audio.bytes = fetched.bytes, audio.format = fetched.format.name(), "audio downloaded");
         let path = fetched.path.clone();

@@ -24,5 +24,7 @@ mod limits;
 mod openai;
 #[path = "api/recovery.rs"]
 mod recovery;
+#[path = "api/uploads.rs"]
+mod uploads;
 #[path = "api/validation.rs"]
 mod validation;

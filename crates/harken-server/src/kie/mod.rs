@@ -3,6 +3,7 @@
 mod credit;
 pub(crate) mod record;
 mod tasks;
+mod uploads;
 pub(crate) mod validate;
 
 use axum::Router;
@@ -13,5 +14,5 @@ use crate::AppState;
 pub const MODEL: &str = "elevenlabs/speech-to-text";
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().merge(tasks::router()).merge(credit::router())
+    Router::new().merge(tasks::router()).merge(credit::router()).merge(uploads::router())
 }

@@ -198,8 +198,12 @@ impl AudioHost {
     pub async fn start() -> AudioHost {
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join("speech.wav");
-        let status =
-            Command::new("espeak-ng").args(["-s", "130", "-w"]).arg(&wav).arg(SPOKEN).status().expect("espeak-ng is installed");
+        let status = Command::new("espeak-ng")
+            .args(["-s", "130", "-w"])
+            .arg(&wav)
+            .arg(SPOKEN)
+            .status()
+            .expect("espeak-ng is installed");
         assert!(status.success());
         let speech = std::fs::read(&wav).unwrap();
         let app = axum::Router::new()
@@ -327,9 +331,7 @@ pub fn temp_dir() -> tempfile::TempDir {
 /// tiny.en mishears some words, so tests ask for most rather than all).
 pub fn recognised(record: &Value) -> (usize, usize) {
     let heard = words_of(record);
-    let spoken: Vec<String> = SPOKEN
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
-        .collect();
+    let spoken: Vec<String> =
+        SPOKEN.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()).collect();
     (spoken.iter().filter(|w| heard.contains(w)).count(), spoken.len())
 }
