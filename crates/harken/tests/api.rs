@@ -24,6 +24,8 @@ mod limits;
 mod openai;
 #[path = "api/recovery.rs"]
 mod recovery;
+#[path = "api/scaleout.rs"]
+mod scaleout;
 #[path = "api/uploads.rs"]
 mod uploads;
 #[path = "api/validation.rs"]

@@ -55,7 +55,12 @@ pub async fn run_worker(mut args: Args) -> anyhow::Result<()> {
 struct NoEngine(String);
 
 impl SpeechEngine for NoEngine {
-    fn transcribe(&self, _: &[f32], _: &TranscribeOptions, _: harken_engine::Progress<'_>) -> Result<harken_types::Transcript, EngineError> {
+    fn transcribe(
+        &self,
+        _: &[f32],
+        _: &TranscribeOptions,
+        _: harken_engine::Progress<'_>,
+    ) -> Result<harken_types::Transcript, EngineError> {
         Err(EngineError::Inference("this node runs with --role api and transcribes nothing (a bug if reached)".into()))
     }
     fn model_name(&self) -> &str {
