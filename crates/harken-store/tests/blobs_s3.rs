@@ -1,0 +1,91 @@
+//! `Blobs` on a real S3-compatible server: moto's, started on a loopback port for this test from
+//! the venv `scripts/install-deps` makes (`~/.cache/harken-moto-venv`, or `HARKEN_MOTO_SERVER`).
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use harken_store::blobs::Blobs;
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_moto() -> Moto {
+    let bin = std::env::var("HARKEN_MOTO_SERVER").unwrap_or_else(|_| {
+        format!("{}/.cache/harken-moto-venv/bin/moto_server", std::env::var("HOME").unwrap_or_default())
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("moto's server must be installed at {bin} (scripts/install-deps does it): {e}"));
+    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not listen on port {port} within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    moto
+}
+
+/// `PUT /<bucket>`: object_store does not create buckets, and moto does not check signatures.
+fn create_bucket(endpoint: &str, bucket: &str) {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "bucket creation: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_put_get_list_delete_on_a_real_s3_compatible_server() {
+    let moto = start_moto();
+    create_bucket(&moto.endpoint, "harken-test");
+    // The standard AWS variables, as a deployment would set them.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    std::env::set_var("AWS_REGION", "us-east-1");
+    let blobs = Blobs::from_url("s3://harken-test/node-files", Some(&moto.endpoint)).unwrap();
+    assert!(blobs.describe().starts_with("s3://harken-test/node-files"), "{}", blobs.describe());
+
+    blobs.put("uploads/f1/a.wav", Bytes::from_static(b"RIFF....WAVE")).await.unwrap();
+    // Bigger than one multipart part, so the streamed upload sends several.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.bin");
+    let big: Vec<u8> = (0..(9 * 1024 * 1024 + 17)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&src, &big).unwrap();
+    assert_eq!(blobs.put_file("uploads/f2/big.bin", &src).await.unwrap(), big.len() as u64);
+
+    assert_eq!(blobs.get("uploads/f1/a.wav").await.unwrap().unwrap().as_ref(), b"RIFF....WAVE");
+    let out = dir.path().join("back.bin");
+    assert_eq!(blobs.get_to_file("uploads/f2/big.bin", &out).await.unwrap(), Some(big.len() as u64));
+    assert!(std::fs::read(&out).unwrap() == big, "the streamed object reads back byte for byte");
+    assert!(blobs.get("uploads/none").await.unwrap().is_none());
+
+    let mut listed: Vec<(String, u64)> =
+        blobs.list("uploads").await.unwrap().into_iter().map(|m| (m.key, m.size)).collect();
+    listed.sort();
+    assert_eq!(listed, [("uploads/f1/a.wav".to_owned(), 12), ("uploads/f2/big.bin".to_owned(), big.len() as u64)]);
+
+    // Another node (another handle, same bucket and prefix) sees the same files.
+    let other = Blobs::from_url("s3://harken-test/node-files", Some(&moto.endpoint)).unwrap();
+    assert!(other.get("uploads/f2/big.bin").await.unwrap().is_some());
+    other.delete("uploads/f1/a.wav").await.unwrap();
+    other.delete("uploads/f1/a.wav").await.unwrap();
+    assert!(blobs.get("uploads/f1/a.wav").await.unwrap().is_none());
+    assert_eq!(blobs.list("").await.unwrap().len(), 1);
+}
