@@ -98,7 +98,7 @@ impl Tokenizer {
     /// space; concatenated they give `decode(ids)`.
     pub(crate) fn split_words(&self, ids: &[usize], language: &str) -> Vec<(String, Vec<usize>)> {
         let pieces = self.split_on_unicode(ids);
-        if UNSPACED_LANGUAGES.contains(&language) {
+        if is_unspaced(language) {
             return pieces;
         }
         let mut words: Vec<(String, Vec<usize>)> = Vec::new();
@@ -134,6 +134,11 @@ impl Tokenizer {
         }
         out
     }
+}
+
+/// Whether the language is written without spaces between words (each character group is a word).
+pub(crate) fn is_unspaced(language: &str) -> bool {
+    UNSPACED_LANGUAGES.contains(&language)
 }
 
 fn is_punctuation(s: &str) -> bool {

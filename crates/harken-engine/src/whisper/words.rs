@@ -1,7 +1,7 @@
 //! Word timing: turns CTranslate2's cross-attention DTW path into word start/end times, the
 //! way faster-whisper does (`find_alignment`, `merge_punctuations`, the median-duration clamp).
 
-use super::tokenizer::Tokenizer;
+use super::tokenizer::{is_unspaced, Tokenizer};
 
 /// Encoder frames per second (20 ms each).
 const FRAMES_PER_SECOND: f64 = 50.0;
@@ -66,7 +66,7 @@ pub(crate) fn words_from_alignment(
             TimedWord { text, tokens, start: jump_times[b[0]], end: jump_times[b[1]], probability }
         })
         .collect();
-    let mut timed = merge_punctuation(timed);
+    let mut timed = glue_unspaced(merge_punctuation(timed), language);
     clamp_long_words(&mut timed);
     Some(timed)
 }
@@ -86,7 +86,7 @@ pub(crate) fn spread_words(tok: &Tokenizer, text_tokens: &[usize], language: &st
             probability: 0.0,
         })
         .collect();
-    merge_punctuation(timed)
+    glue_unspaced(merge_punctuation(timed), language)
 }
 
 /// Attaches opening punctuation to the following word and closing punctuation to the
@@ -122,6 +122,29 @@ fn merge_punctuation(mut words: Vec<TimedWord>) -> Vec<TimedWord> {
     }
     words.retain(|w| !w.text.is_empty());
     words
+}
+
+/// In languages written with spaces, a word the model wrote without a space before it belongs
+/// to the previous word: "105" + "%", "well" + "-known". Whisper's own word split makes such
+/// symbols separate words for alignment; left separate they would gain a spacing item.
+fn glue_unspaced(words: Vec<TimedWord>, language: &str) -> Vec<TimedWord> {
+    if is_unspaced(language) {
+        return words;
+    }
+    let mut out: Vec<TimedWord> = Vec::with_capacity(words.len());
+    for w in words {
+        match out.last_mut() {
+            Some(prev) if !w.text.starts_with(char::is_whitespace) => {
+                let (n, m) = (prev.tokens.len() as f64, w.tokens.len() as f64);
+                prev.probability = (prev.probability * n + w.probability * m) / (n + m).max(1.0);
+                prev.text.push_str(&w.text);
+                prev.tokens.extend(w.tokens);
+                prev.end = prev.end.max(w.end);
+            }
+            _ => out.push(w),
+        }
+    }
+    out
 }
 
 fn is_one_of(s: &str, set: &str) -> bool {
@@ -177,6 +200,16 @@ mod tests {
         let words = spread_words(&tok, &[8, 9, 10, 11], "en", 1.0);
         let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
         assert_eq!(texts, vec![" (laughs)"]);
+    }
+
+    #[test]
+    fn symbols_written_without_a_space_join_their_word() {
+        let word = |text: &str, start: f64| TimedWord { text: text.into(), tokens: vec![0], start, end: start + 0.5, probability: 0.5 };
+        let glued = glue_unspaced(vec![word(" 105", 0.0), word("%", 0.5), word(" after", 1.0)], "en");
+        let texts: Vec<&str> = glued.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, vec![" 105%", " after"]);
+        assert_eq!(glued[0].end, 1.0);
+        assert_eq!(glue_unspaced(vec![word("你", 0.0), word("好", 0.5)], "zh").len(), 2);
     }
 
     #[test]
