@@ -42,7 +42,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     harken_server::run(server, store, engine, on_ready, shutdown_signal()).await?;
     // An inference already running on a blocking thread cannot be interrupted, and dropping the
     // runtime would wait for it; its task was released back to the queue, so exit now.
-    std::process::exit(0)
+    exit_now()
+}
+
+/// Ends the process at once with status 0, without running C++ static destructors: an
+/// inference may still be running inside CTranslate2 on another thread, and tearing its
+/// globals down under it crashed the process at exit (seen once under load).
+#[allow(unsafe_code)]
+fn exit_now() -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; no Rust state is used after it.
+    unsafe { libc::_exit(0) }
 }
 
 /// `harken worker`: `serve --role worker`.
