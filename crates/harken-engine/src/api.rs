@@ -15,11 +15,28 @@ pub struct TranscribeOptions {
     pub num_speakers: Option<usize>,
     /// Emit `audio_event` items such as `(laughter)`.
     pub tag_audio_events: bool,
+    /// Text the decoder sees as if it had been said just before the audio: spellings, names,
+    /// terms (OpenAI's `prompt`, ElevenLabs' `keyterms`). `None` or empty: no prompt.
+    pub prompt: Option<String>,
+    /// Sampling temperature of the first decoding attempt (OpenAI's `temperature`, 0 to 1).
+    /// `None` or 0: beam search, with temperature fallback on repetitive or improbable output.
+    pub temperature: Option<f32>,
+    /// Speaker clustering threshold (ElevenLabs' `diarization_threshold`, 0.1 to 0.4; higher
+    /// gives fewer speakers). Used only when `num_speakers` is not given.
+    pub diarization_threshold: Option<f32>,
 }
 
 impl Default for TranscribeOptions {
     fn default() -> Self {
-        TranscribeOptions { language: None, diarize: true, num_speakers: None, tag_audio_events: true }
+        TranscribeOptions {
+            language: None,
+            diarize: true,
+            num_speakers: None,
+            tag_audio_events: true,
+            prompt: None,
+            temperature: None,
+            diarization_threshold: None,
+        }
     }
 }
 

@@ -198,6 +198,7 @@ impl Worker {
             diarize: valid.diarize,
             num_speakers: None,
             tag_audio_events: valid.tag_audio_events,
+            ..TranscribeOptions::default()
         };
         let transcript = self.transcribe(audio.samples, options, progress, (0.0, 1.0)).await?;
         serde_json::to_string(&serde_json::json!({ "resultObject": transcript }))

@@ -55,7 +55,7 @@ impl Bench {
     /// The same, on given speech spans (samples), to time diarization without VAD.
     pub fn run_on(&self, samples: &[f32], speech: &[(usize, usize)], num_speakers: Option<usize>) -> Vec<Segment> {
         self.diarizer
-            .diarize(samples, speech, num_speakers)
+            .diarize(samples, speech, num_speakers, None)
             .into_iter()
             .map(|t| Segment { start: t.start, end: t.end, speaker: t.speaker.to_string() })
             .collect()

@@ -80,12 +80,14 @@ impl Diarizer {
 
     /// Speaker turns of 16 kHz mono `samples`, within the half-open sample spans `speech`
     /// (sorted, from VAD). `num_speakers` fixes the number of speakers; otherwise it is
-    /// estimated (1 to 32). No speech gives no turns.
+    /// estimated (1 to 32), more readily merged the higher `threshold` (ElevenLabs'
+    /// `diarization_threshold`, 0.1 to 0.4) is. No speech gives no turns.
     pub(crate) fn diarize(
         &self,
         samples: &[f32],
         speech: &[(usize, usize)],
         num_speakers: Option<usize>,
+        threshold: Option<f32>,
     ) -> Vec<SpeakerTurn> {
         let speech: Vec<(usize, usize)> =
             speech.iter().map(|&(a, b)| (a.min(samples.len()), b.min(samples.len()))).filter(|(a, b)| b > a).collect();
@@ -98,10 +100,20 @@ impl Diarizer {
         let windows = plan_windows(&speech, frames, self.params.hop_s);
         let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
         let emb = self.encoder.embed(&mel, &starts);
-        let mut labels = cluster::cluster(&emb, num_speakers, &self.params.cluster);
+        let mut cluster_params = self.params.cluster;
+        if let Some(t) = threshold {
+            cluster_params.threshold = similarity_threshold(t);
+        }
+        let mut labels = cluster::cluster(&emb, num_speakers, &cluster_params);
         smooth(&mut labels, &windows, self.params.smooth);
         turns(&speech, &windows, &labels)
     }
+}
+
+/// The cosine similarity below which clusters stay apart, for ElevenLabs' distance-like
+/// `diarization_threshold` (0.1 to 0.4, higher merges more): 0.22 is our default of 0.6.
+fn similarity_threshold(diarization_threshold: f32) -> f32 {
+    (ClusterParams::default().threshold + 0.22 - diarization_threshold).clamp(0.0, 1.0)
 }
 
 /// Windows covering every speech region, `hop_s` apart; the last one of a region is aligned to

@@ -113,9 +113,9 @@ fn a_lone_odd_window_is_smoothed_away() {
 #[test]
 fn silence_gives_no_turns_and_one_voice_gives_one_speaker() {
     let d = Diarizer::load(&model_path()).unwrap();
-    assert!(d.diarize(&vec![0.0; 32_000], &[], None).is_empty());
+    assert!(d.diarize(&vec![0.0; 32_000], &[], None, None).is_empty());
     let a = decode("asr/librispeech_test-clean_1089-134686-0000.flac");
-    let t = d.diarize(&a, &[(0, a.len())], None);
+    let t = d.diarize(&a, &[(0, a.len())], None, None);
     assert!(!t.is_empty());
     assert!(t.iter().all(|t| t.speaker == 0), "{t:?}");
 }

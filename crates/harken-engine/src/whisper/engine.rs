@@ -151,7 +151,7 @@ impl WhisperEngine {
             items.sort_by(|a, b| a.start.total_cmp(&b.start));
         }
         if let (true, Some(diarizer)) = (options.diarize, &self.diarizer) {
-            let turns = diarizer.diarize(samples, &regions, options.num_speakers);
+            let turns = diarizer.diarize(samples, &regions, options.num_speakers, options.diarization_threshold);
             assign_speakers(&mut items, &turns);
         }
         let whisper_code = language.unwrap_or_else(|| self.default_language().to_owned());

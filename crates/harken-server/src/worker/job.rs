@@ -68,6 +68,7 @@ impl Worker {
             diarize: job.diarize,
             num_speakers: job.num_speakers,
             tag_audio_events: job.tag_audio_events,
+            ..TranscribeOptions::default()
         };
         let n = channels.len() as f32;
         let mut transcripts = Vec::with_capacity(channels.len());

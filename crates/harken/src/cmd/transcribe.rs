@@ -108,6 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         diarize: args.diarize || args.num_speakers.is_some(),
         num_speakers: args.num_speakers.map(usize::from),
         tag_audio_events: args.tag_audio_events,
+        ..TranscribeOptions::default()
     };
     check_supported(engine.as_ref(), &options)?;
     // The command line is the user's own machine: local addresses are theirs to read.
