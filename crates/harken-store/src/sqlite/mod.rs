@@ -1,10 +1,20 @@
 //! The SQLite implementation: one database file, WAL, one writer connection and a few readers.
 //!
 //! SQLite allows one writer at a time. Giving writes a pool of exactly one connection makes that
-//! explicit: write transactions queue in the pool instead of failing with `SQLITE_BUSY` when two of
-//! them try to upgrade from read to write, and claims (`UPDATE ... RETURNING` over a sub-select)
-//! cannot hand one task to two workers. Readers run beside the writer thanks to WAL.
-//! `busy_timeout` covers other processes on the same file (`harken keys` while `serve` runs).
+//! explicit inside a process: write transactions queue in the pool, and claims (`UPDATE ...
+//! RETURNING` over a sub-select) cannot hand one task to two workers. Readers run beside the
+//! writer thanks to WAL.
+//!
+//! Several processes may write the same file (`harken serve --role api` beside `harken worker`
+//! on one data dir, `harken keys create` while a server runs). For them:
+//! - every write transaction starts with `BEGIN IMMEDIATE` ([`begin_write`]). A plain (deferred)
+//!   `BEGIN` that reads first holds a snapshot; if another process commits before it writes, the
+//!   upgrade to a write fails at once with `SQLITE_BUSY` ("database is locked") — `busy_timeout`
+//!   cannot help, since waiting would not make the snapshot current. Taking the write lock first
+//!   turns that into a wait;
+//! - `busy_timeout` makes that wait (and single-statement writes) block instead of failing;
+//! - migrations run inside one `BEGIN IMMEDIATE` transaction, so processes starting together on a
+//!   new file apply them once, one after the other.
 
 mod files;
 mod keys;
@@ -18,7 +28,7 @@ use std::time::Duration;
 
 use harken_types::TaskState;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use crate::{
     AttemptOutcome, CallbackDelivery, Clock, CreatedKey, Credits, FileRecord, NewFile, NewKey, NewTask, Reclaimed,
@@ -27,6 +37,9 @@ use crate::{
 
 /// The database file's name inside the data dir.
 pub const DB_FILE: &str = "harken.db";
+
+/// How long a write waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// [`Store`] on one SQLite file.
 #[derive(Debug, Clone)]
@@ -49,10 +62,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        migrate(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(SqliteStore { writer, reader, clock })
     }
@@ -66,6 +79,21 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Applies pending migrations under the write lock: another process migrating the same file at
+/// the same moment waits, then finds them applied. (sqlx's SQLite migrator takes no lock of its
+/// own; inside a transaction each migration runs in a savepoint.)
+async fn migrate(writer: &SqlitePool) -> Result<()> {
+    let mut tx = begin_write(writer).await?;
+    sqlx::migrate!("./migrations/sqlite").run_direct(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A write transaction holding SQLite's write lock from its first statement (see the module docs).
+pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
 pub(crate) fn ms(d: Duration) -> i64 {

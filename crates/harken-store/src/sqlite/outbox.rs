@@ -36,7 +36,7 @@ pub(super) async fn record_attempt(
     schedule: &RetrySchedule,
     now: i64,
 ) -> Result<CallbackDelivery> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let attempts: Option<i64> = sqlx::query_scalar("SELECT attempts FROM callback_outbox WHERE id = ?1")
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -116,7 +116,7 @@ async fn leased(tx: &mut Transaction<'_, Sqlite>, id: &str, owner: &str) -> Resu
 }
 
 pub(super) async fn reserve(pool: &SqlitePool, id: &str, owner: &str, cost: Credits) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let (key_id, old, _) = leased(&mut tx, id, owner).await?;
     let new = cost.millis().max(0);
     let done = sqlx::query(
@@ -153,7 +153,7 @@ pub(super) async fn finish(
     outcome: Outcome<'_>,
     now: i64,
 ) -> Result<TaskRecord> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let (key_id, reserved, callback) = leased(&mut tx, id, owner).await?;
     let task = finish_in(&mut tx, id, &key_id, reserved, callback.as_deref(), outcome, now).await?;
     tx.commit().await?;
@@ -246,7 +246,7 @@ async fn requeue_in(
 }
 
 pub(super) async fn release(pool: &SqlitePool, id: &str, owner: &str, now: i64) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let (key_id, reserved, _) = leased(&mut tx, id, owner).await?;
     requeue_in(&mut tx, id, &key_id, reserved, true, now).await?;
     tx.commit().await?;
@@ -254,7 +254,7 @@ pub(super) async fn release(pool: &SqlitePool, id: &str, owner: &str, now: i64) 
 }
 
 pub(super) async fn reclaim_expired(pool: &SqlitePool, max_attempts: u32, now: i64) -> Result<Reclaimed> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let sql = format!(
         "SELECT id, key_id, reserved_credits, callback_url, attempts FROM tasks \
          WHERE {ACTIVE} AND lease_expires_at < ?1 ORDER BY id"

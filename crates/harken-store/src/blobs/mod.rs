@@ -1,14 +1,22 @@
-//! `Blobs`: files every node must see (uploaded audio), kept in an object store through the
-//! `object_store` crate: a local directory by default (`<data dir>/files`), or any S3-compatible
-//! service (`s3://bucket/optional/prefix`, credentials and region from the standard `AWS_*`
-//! environment variables, an explicit endpoint for MinIO, Ceph, moto, ...).
+//! `Blobs`: bytes every node must see, kept in an object store through the `object_store` crate:
+//! a local directory by default (`<data dir>/files`), or any S3-compatible service
+//! (`s3://bucket/optional/prefix`, credentials and region from the standard `AWS_*` environment
+//! variables, an explicit endpoint for MinIO, Ceph, moto, ...).
+//!
+//! What lives here (keys are built by the server, see `harken-server`'s `files` module):
+//! uploaded files (`uploads/<file id>`), the audio of ElevenLabs/OpenAI requests
+//! (`requests/<task id>.audio`) and audio a worker downloaded, kept for a retry on another node
+//! (`fetched/<task id>`).
 //!
 //! What must stay true:
-//! - a key is visible to `get` only once its whole content is written (object stores publish an
+//! - a key is visible to readers only once its whole content is written (object stores publish an
 //!   object atomically at the end of the upload; the local store writes a temporary file and
-//!   renames it);
+//!   renames it): [`BlobWriter`] streams in and publishes on `finish`, and an unfinished writer is
+//!   aborted, leaving nothing behind;
+//! - memory stays bounded whatever the size: writes go out in parts of [`PART_BYTES`] (at most
+//!   [`PARTS_IN_FLIGHT`] at once), reads are streams;
 //! - keys are `/`-separated relative paths chosen by harken, never by a client: callers build
-//!   them from ids (`uploads/<file id>/<name>`); `..` and empty segments are refused.
+//!   them from ids; `..` and empty segments are refused.
 //!
 //! With several nodes the local directory only works when it is shared (NFS): use S3 otherwise.
 //!
@@ -21,22 +29,31 @@
 //! # });
 //! ```
 
+mod read;
+mod write;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use object_store::{ObjectStore, PutPayload};
+
+pub use read::{BlobRead, ByteStream};
+pub use write::BlobWriter;
 
 use crate::{Result, StoreError};
 
 /// The folder of the data dir holding files when no object store URL is set.
 pub const LOCAL_DIR: &str = "files";
 
-/// Bytes read from a local file per multipart part (S3's minimum part is 5 MiB).
-const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes per multipart part (S3's minimum part is 5 MiB); an object smaller than this is sent
+/// with one plain PUT.
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts of one object uploaded at once: memory per upload stays near
+/// `PART_BYTES * (PARTS_IN_FLIGHT + 1)`.
+pub const PARTS_IN_FLIGHT: usize = 2;
 
 /// One stored object, as `list` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,32 +140,6 @@ impl Blobs {
         Ok(())
     }
 
-    /// Streams the local file at `path` to `key` (multipart, so memory stays bounded); returns its size.
-    pub async fn put_file(&self, key: &str, path: &Path) -> Result<u64> {
-        let key = parse(key)?;
-        let mut file = tokio::fs::File::open(path).await.map_err(|e| local_io(path, e))?;
-        let mut upload = WriteMultipart::new_with_chunk_size(self.store.put_multipart(&key).await?, PART_BYTES);
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = match file.read(&mut buf).await {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = upload.abort().await;
-                    return Err(local_io(path, e));
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            upload.wait_for_capacity(4).await?;
-            upload.write(&buf[..n]);
-            total += n as u64;
-        }
-        upload.finish().await?;
-        Ok(total)
-    }
-
     /// The whole object, or `None` when there is none.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         match self.store.get(&parse(key)?).await {
@@ -156,25 +147,6 @@ impl Blobs {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Streams the object into a new file at `path`; its size, or `None` when there is none.
-    pub async fn get_to_file(&self, key: &str, path: &Path) -> Result<Option<u64>> {
-        let got = match self.store.get(&parse(key)?).await {
-            Ok(got) => got,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let mut file = tokio::fs::File::create(path).await.map_err(|e| local_io(path, e))?;
-        let mut stream = got.into_stream();
-        let mut total = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            file.write_all(&chunk).await.map_err(|e| local_io(path, e))?;
-            total += chunk.len() as u64;
-        }
-        file.flush().await.map_err(|e| local_io(path, e))?;
-        Ok(Some(total))
     }
 
     /// Removes `key`; removing a missing key is not an error.
@@ -204,7 +176,7 @@ impl Blobs {
 }
 
 /// A key as harken builds it: relative, `/`-separated, no empty, `.` or `..` segments.
-fn parse(key: &str) -> Result<Key> {
+pub(crate) fn parse(key: &str) -> Result<Key> {
     let bad = key.is_empty() || key.starts_with('/') || key.split('/').any(|s| s.is_empty() || s == "." || s == "..");
     if bad {
         return Err(StoreError::Config(format!("blob key: expected a relative path like a/b.wav, received {key:?}")));
