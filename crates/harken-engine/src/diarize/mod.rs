@@ -3,9 +3,9 @@
 //! Pipeline, inside the speech regions found by VAD only:
 //! 1. power mel features of the whole recording (cheap), gain set from the speech's loudness;
 //! 2. a GE2E embedding (Resemblyzer's LSTM, [`encoder`]) for each 1.6 s window, windows every
-//!    [`DiarizeParams::hop_s`] seconds (default 1.6: side by side); a region shorter than a window gets one centred window;
-//! 3. average-linkage clustering on cosine similarity ([`cluster`]), cut at a threshold or at
-//!    the requested number of speakers;
+//!    [`DiarizeParams::hop_s`] seconds (default 1.2); a region shorter than a window gets one centred window;
+//! 3. the speaker count from average-linkage clustering cut at a similarity threshold (or the
+//!    requested number), then Ward clustering into that many speakers ([`cluster`]);
 //! 4. a majority filter over neighbouring windows of a region, then turns: each window owns the
 //!    time from halfway to its previous neighbour to halfway to its next one.
 //!
@@ -39,8 +39,9 @@ pub(crate) struct SpeakerTurn {
 /// Tuning of the pipeline; the defaults are what `docs/DIARIZATION.md` reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct DiarizeParams {
-    /// Seconds between the starts of consecutive windows (a window is 1.6 s). 1.6 (windows
-    /// side by side) scores as well as 0.8 on our set at half the cost (docs/DIARIZATION.md).
+    /// Seconds between the starts of consecutive windows (a window is 1.6 s). 1.2 scores
+    /// better than 1.6 (side by side) with Ward clustering and about as well as 0.8, at two
+    /// thirds of the cost of 0.8 (docs/DIARIZATION.md).
     pub(crate) hop_s: f64,
     /// Width (in windows, odd) of the majority filter over labels; 1 disables it.
     pub(crate) smooth: usize,
@@ -49,7 +50,7 @@ pub(crate) struct DiarizeParams {
 
 impl Default for DiarizeParams {
     fn default() -> Self {
-        DiarizeParams { hop_s: 1.6, smooth: 3, cluster: ClusterParams::default() }
+        DiarizeParams { hop_s: 1.2, smooth: 3, cluster: ClusterParams::default() }
     }
 }
 
@@ -102,7 +103,7 @@ impl Diarizer {
         let emb = self.encoder.embed(&mel, &starts);
         let mut cluster_params = self.params.cluster;
         if let Some(t) = threshold {
-            cluster_params.threshold = similarity_threshold(t);
+            cluster_params.threshold = similarity_threshold(self.params.cluster.threshold, t);
         }
         let mut labels = cluster::cluster(&emb, num_speakers, &cluster_params);
         smooth(&mut labels, &windows, self.params.smooth);
@@ -110,10 +111,18 @@ impl Diarizer {
     }
 }
 
-/// The cosine similarity below which clusters stay apart, for ElevenLabs' distance-like
-/// `diarization_threshold` (0.1 to 0.4, higher merges more): 0.22 is our default of 0.6.
-fn similarity_threshold(diarization_threshold: f32) -> f32 {
-    (ClusterParams::default().threshold + 0.22 - diarization_threshold).clamp(0.0, 1.0)
+/// ElevenLabs' default `diarization_threshold`, which maps to our tuned threshold.
+const ELEVENLABS_DEFAULT_THRESHOLD: f32 = 0.22;
+
+/// The counting threshold (mean cosine similarity below which clusters stay apart) for
+/// ElevenLabs' `diarization_threshold`: a distance-like value, 0.1 to 0.4, where higher means
+/// fewer speakers. Their default 0.22 gives our tuned `tuned` (0.62); each 0.01 above it lowers
+/// the similarity threshold by 0.01, so 0.1 asks for 0.74 (splits voices readily: on our test
+/// set 0.7 already finds too many speakers) and 0.4 for 0.44 (almost always one speaker). GE2E
+/// similarities between windows of different speakers lie around 0.45–0.7 and within a
+/// speaker around 0.7–0.8 (docs/DIARIZATION.md), so the ElevenLabs range spans all of it.
+fn similarity_threshold(tuned: f32, diarization_threshold: f32) -> f32 {
+    (tuned + ELEVENLABS_DEFAULT_THRESHOLD - diarization_threshold).clamp(0.0, 1.0)
 }
 
 /// Windows covering every speech region, `hop_s` apart; the last one of a region is aligned to

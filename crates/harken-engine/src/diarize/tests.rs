@@ -119,3 +119,15 @@ fn silence_gives_no_turns_and_one_voice_gives_one_speaker() {
     assert!(!t.is_empty());
     assert!(t.iter().all(|t| t.speaker == 0), "{t:?}");
 }
+
+#[test]
+fn elevenlabs_threshold_maps_around_the_tuned_one() {
+    let tuned = ClusterParams::default().threshold;
+    assert!((similarity_threshold(tuned, 0.22) - tuned).abs() < 1e-6);
+    // Higher diarization_threshold: lower similarity needed to merge, so fewer speakers.
+    assert!(similarity_threshold(tuned, 0.4) < similarity_threshold(tuned, 0.3));
+    assert!(similarity_threshold(tuned, 0.1) > tuned);
+    assert!((0.4..0.5).contains(&similarity_threshold(tuned, 0.4)));
+    assert!((0.7..0.8).contains(&similarity_threshold(tuned, 0.1)));
+    assert_eq!(similarity_threshold(tuned, -5.0), 1.0);
+}
