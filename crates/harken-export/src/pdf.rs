@@ -1,12 +1,18 @@
-//! A PDF (A4, Helvetica, one of the 14 fonts every reader ships, so nothing is embedded) written
-//! with `pdf-writer`. Text is WinAnsi-encoded: Latin scripts render; characters outside
-//! Windows-1252 (CJK, Cyrillic, ...) print as `?`, a limit of the built-in fonts that a later
-//! version can lift by embedding a Unicode font.
+//! A PDF (A4) written with `pdf-writer`, its text in fonts embedded as subsets, so transcripts
+//! in Cyrillic, Greek, Chinese, Japanese, Korean and the Latin scripts render in any reader and
+//! extract as text (`fonts` says which fonts and why; `embed` how they are written).
 
 use harken_types::Transcript;
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use pdf_writer::types::TextRenderingMode;
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use crate::{has_speakers, segments_with, timestamp, ExportOptions};
+
+mod embed;
+mod fonts;
+
+use embed::FontSet;
+use fonts::text_width;
 
 const PAGE_W: f32 = 595.0;
 const PAGE_H: f32 = 842.0;
@@ -14,65 +20,85 @@ const MARGIN: f32 = 56.0;
 const SIZE: f32 = 11.0;
 const LEADING: f32 = 15.0;
 
-/// One line to print: its font (regular or bold), grey or black, and its WinAnsi bytes.
+/// One line to print: bold or regular, grey or black, its size and text.
 struct Line {
     bold: bool,
     grey: bool,
     size: f32,
-    text: Vec<u8>,
+    text: String,
     /// Extra space above the line, in points.
     gap: f32,
 }
 
 pub(crate) fn render(t: &Transcript, o: &ExportOptions) -> Vec<u8> {
     let pages = paginate(lines(t, o));
+    let mut fonts = FontSet::new();
+    let contents: Vec<Vec<u8>> = pages.iter().map(|lines| page_content(lines, &mut fonts)).collect();
+    let used = fonts.used_faces();
+
     let mut pdf = Pdf::new();
-    let catalog = Ref::new(1);
-    let tree = Ref::new(2);
-    let regular = Ref::new(3);
-    let bold = Ref::new(4);
-    let info = Ref::new(5);
-    let first_page = 6;
-    let page_ids: Vec<Ref> = (0..pages.len()).map(|i| Ref::new(first_page + 2 * i as i32)).collect();
+    let mut next = Ref::new(1);
+    let (catalog, tree, info) = (next.bump(), next.bump(), next.bump());
+    let font_ids: Vec<Ref> = used.iter().map(|_| next.bump()).collect();
+    let page_ids: Vec<(Ref, Ref)> = pages.iter().map(|_| (next.bump(), next.bump())).collect();
     pdf.catalog(catalog).pages(tree);
-    pdf.pages(tree).kids(page_ids.iter().copied()).count(pages.len() as i32);
+    pdf.pages(tree).kids(page_ids.iter().map(|p| p.0)).count(pages.len() as i32);
     pdf.document_info(info).title(TextStr("Transcript")).creator(TextStr("harken"));
-    pdf.type1_font(regular).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
-    pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
-    for (i, lines) in pages.iter().enumerate() {
-        let page_id = page_ids[i];
-        let content_id = Ref::new(page_id.get() + 1);
+    for (&(page_id, content_id), content) in page_ids.iter().zip(&contents) {
         let mut page = pdf.page(page_id);
         page.media_box(Rect::new(0.0, 0.0, PAGE_W, PAGE_H));
         page.parent(tree);
         page.contents(content_id);
         let mut resources = page.resources();
-        let mut fonts = resources.fonts();
-        fonts.pair(Name(b"F1"), regular);
-        fonts.pair(Name(b"F2"), bold);
-        fonts.finish();
+        let mut font_dict = resources.fonts();
+        for (face, id) in used.iter().zip(&font_ids) {
+            font_dict.pair(Name(&FontSet::resource_name(*face)), *id);
+        }
+        font_dict.finish();
         resources.finish();
         page.finish();
-        let mut content = Content::new();
-        let mut y = PAGE_H - MARGIN;
-        for line in lines {
-            y -= line.gap + line.size.max(SIZE) * LEADING / SIZE;
-            content.begin_text();
-            content.set_font(Name(if line.bold { b"F2" } else { b"F1" }), line.size);
-            content.set_fill_gray(if line.grey { 0.4 } else { 0.0 });
-            content.next_line(MARGIN, y);
-            content.show(Str(&line.text));
-            content.end_text();
-        }
-        pdf.stream(content_id, &content.finish());
+        pdf.stream(content_id, &deflate(content)).filter(Filter::FlateDecode);
     }
+    fonts.write(&mut pdf, &font_ids, &mut next);
     pdf.finish()
+}
+
+/// A page's content stream. Bold is the regular face filled and stroked (one embedded weight
+/// keeps the binary small; headers are the only bold text).
+fn page_content(lines: &[Line], fonts: &mut FontSet) -> Vec<u8> {
+    let mut content = Content::new();
+    let mut y = PAGE_H - MARGIN;
+    for line in lines {
+        y -= line.gap + line.size.max(SIZE) * LEADING / SIZE;
+        let gray = if line.grey { 0.4 } else { 0.0 };
+        content.begin_text();
+        content.set_fill_gray(gray);
+        if line.bold {
+            content.set_text_rendering_mode(TextRenderingMode::FillStroke);
+            content.set_stroke_gray(gray);
+            content.set_line_width(line.size / 30.0);
+        } else {
+            content.set_text_rendering_mode(TextRenderingMode::Fill);
+        }
+        content.next_line(MARGIN, y);
+        for (face, cids) in fonts.encode(&line.text) {
+            content.set_font(Name(&FontSet::resource_name(face)), line.size);
+            content.show(Str(&cids));
+        }
+        content.end_text();
+    }
+    content.finish().into_vec()
+}
+
+/// zlib-compressed bytes, for a `FlateDecode` stream.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
 
 fn lines(t: &Transcript, o: &ExportOptions) -> Vec<Line> {
     let speakers = o.include_speakers && has_speakers(t);
     let width = PAGE_W - 2.0 * MARGIN;
-    let mut out = vec![Line { bold: true, grey: false, size: 16.0, text: win_ansi("Transcript"), gap: 0.0 }];
+    let mut out = vec![Line { bold: true, grey: false, size: 16.0, text: "Transcript".to_owned(), gap: 0.0 }];
     for seg in segments_with(t, o) {
         let mut header = Vec::new();
         if let (true, Some(s)) = (speakers, &seg.speaker_id) {
@@ -83,10 +109,10 @@ fn lines(t: &Transcript, o: &ExportOptions) -> Vec<Line> {
         }
         let mut gap = 8.0;
         if !header.is_empty() {
-            out.push(Line { bold: speakers, grey: true, size: 9.0, text: win_ansi(&header.join("   ")), gap });
+            out.push(Line { bold: speakers, grey: true, size: 9.0, text: header.join("   "), gap });
             gap = 0.0;
         }
-        for text in wrap_to_width(&win_ansi(&seg.text), width, SIZE) {
+        for text in wrap_to_width(&seg.text, width, SIZE) {
             out.push(Line { bold: false, grey: false, size: SIZE, text, gap });
             gap = 0.0;
         }
@@ -110,19 +136,28 @@ fn paginate(lines: Vec<Line>) -> Vec<Vec<Line>> {
     pages
 }
 
-/// Greedy word wrap by Helvetica's glyph widths.
-fn wrap_to_width(text: &[u8], width: f32, size: f32) -> Vec<Vec<u8>> {
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    let mut line: Vec<u8> = Vec::new();
-    for word in text.split(|b| *b == b' ').filter(|w| !w.is_empty()) {
-        let candidate_w = text_width(&line, size) + text_width(b" ", size) + text_width(word, size);
-        if !line.is_empty() && candidate_w > width {
-            lines.push(std::mem::take(&mut line));
+/// Greedy word wrap by the fonts' glyph widths. A word wider than the line (a run of
+/// ideographs, which are written without spaces) is broken between characters.
+fn wrap_to_width(text: &str, width: f32, size: f32) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split([' ', '\t', '\n', '\r']).filter(|w| !w.is_empty()) {
+        let sep = if line.is_empty() { "" } else { " " };
+        if text_width(&line, size) + text_width(sep, size) + text_width(word, size) <= width {
+            line.push_str(sep);
+            line.push_str(word);
+            continue;
         }
         if !line.is_empty() {
-            line.push(b' ');
+            lines.push(std::mem::take(&mut line));
         }
-        line.extend_from_slice(word);
+        for c in word.chars() {
+            let mut buf = [0; 4];
+            if !line.is_empty() && text_width(&line, size) + text_width(c.encode_utf8(&mut buf), size) > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            line.push(c);
+        }
     }
     if !line.is_empty() {
         lines.push(line);
@@ -130,60 +165,21 @@ fn wrap_to_width(text: &[u8], width: f32, size: f32) -> Vec<Vec<u8>> {
     lines
 }
 
-fn text_width(text: &[u8], size: f32) -> f32 {
-    text.iter().map(|b| glyph_width(*b) as f32).sum::<f32>() * size / 1000.0
-}
-
-/// Helvetica advance widths (AFM, 1/1000 em) for printable ASCII; 556 (a digit) otherwise.
-fn glyph_width(b: u8) -> u16 {
-    const ASCII: [u16; 95] = [
-        278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // ' '..'/'
-        556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, // '0'..'?'
-        1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, // '@'..'O'
-        667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, // 'P'..'_'
-        333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, // '`'..'o'
-        556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584, // 'p'..'~'
-    ];
-    match b {
-        32..=126 => ASCII[(b - 32) as usize],
-        _ => 556,
-    }
-}
-
-/// Windows-1252 bytes for `s`; characters it cannot carry become `?`.
-fn win_ansi(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| match c {
-            ' '..='~' => c as u8,
-            '\u{a0}'..='\u{ff}' => c as u32 as u8,
-            '€' => 0x80,
-            '‚' => 0x82,
-            '„' => 0x84,
-            '…' => 0x85,
-            '‘' => 0x91,
-            '’' => 0x92,
-            '“' => 0x93,
-            '”' => 0x94,
-            '•' => 0x95,
-            '–' => 0x96,
-            '—' => 0x97,
-            '\t' | '\n' | '\r' => b' ',
-            _ => b'?',
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn is_a_pdf_with_the_words() {
+    fn is_a_pdf_with_embedded_subset_fonts() {
         let bytes = render(&crate::tests::with_speakers(), &ExportOptions::default());
         assert!(bytes.starts_with(b"%PDF-1.7"));
         assert!(bytes.ends_with(b"%%EOF") || bytes.ends_with(b"%%EOF\n"));
         let body = String::from_utf8_lossy(&bytes);
-        assert!(body.contains("(Why?) Tj") && body.contains("/Helvetica"));
+        for key in ["/Type0", "/CIDFontType2", "/FontFile2", "/ToUnicode", "/Identity-H"] {
+            assert!(body.contains(key), "{key} missing");
+        }
+        assert!(body.contains("+DejaVuSans") && !body.contains("DroidSansFallback"), "only the faces drawn with");
+        assert!(bytes.len() < 60_000, "a subset, not the whole font: {} bytes", bytes.len());
     }
 
     #[test]
@@ -199,7 +195,11 @@ mod tests {
     }
 
     #[test]
-    fn win_ansi_maps_latin_and_replaces_the_rest() {
-        assert_eq!(win_ansi("café – 東"), vec![b'c', b'a', b'f', 0xe9, b' ', 0x96, b' ', b'?']);
+    fn text_without_spaces_breaks_between_characters() {
+        let width = PAGE_W - 2.0 * MARGIN;
+        let lines = wrap_to_width(&"東京は晴れです".repeat(20), width, SIZE);
+        assert!(lines.len() > 1);
+        assert!(lines.iter().all(|l| text_width(l, SIZE) <= width + 0.01));
+        assert_eq!(lines.concat(), "東京は晴れです".repeat(20));
     }
 }
