@@ -3,11 +3,14 @@
 //! ```text
 //! cargo run --release -p harken-engine --no-default-features --example der [-- --oracle-count]
 //! ```
-//! Prints per clip: DER (collar 0.25 s, overlap scored), its parts, estimated and true speaker
-//! counts, and the real-time factor of diarization alone (VAD excluded, timed separately).
+//! Prints per clip: DER (collar 0.25 s, overlap scored), its parts, the floor (the DER of the
+//! reference itself with one speaker kept wherever several overlap: what any output with one
+//! speaker per word must at least lose), estimated and true speaker counts, and the real-time
+//! factor of diarization alone (VAD excluded, timed separately).
 //! `--oracle-count` passes the true speaker count as `num_speakers`; `--oracle-vad` replaces VAD
 //! by the reference speech regions, leaving only the speaker errors (confusion, and the overlap
-//! a one-speaker-at-a-time output must miss); `--tight-vad` uses unpadded VAD regions. Tuning knobs for
+//! a one-speaker-at-a-time output must miss); `--tight-vad` uses `diarization_regions` (VAD
+//! without padding, split at 0.3 s pauses) instead of the engine's padded regions. Tuning knobs for
 //! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`.
 //! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
 //! the default models directory, `resemblyzer/pretrained.pt`.
@@ -32,11 +35,12 @@ fn main() -> anyhow::Result<()> {
     let clips = eval::diar_clips(&testdata)?;
     anyhow::ensure!(!clips.is_empty(), "no diar rows in {}/manifest.tsv", testdata.display());
     let mut total = Score::default();
+    let mut floor_total = Score::default();
     let (mut audio_s, mut vad_s, mut diar_s) = (0.0, 0.0, 0.0);
     let mut counts_right = 0;
     println!(
-        "{:<32} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}",
-        "clip", "DER%", "miss%", "FA%", "conf%", "ref_s", "est", "ref", "RTF"
+        "{:<32} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}",
+        "clip", "DER%", "miss%", "FA%", "conf%", "floor%", "ref_s", "est", "ref", "RTF"
     );
     for clip in &clips {
         let samples = harken_audio::decode_file(&clip.audio)?.samples;
@@ -55,15 +59,17 @@ fn main() -> anyhow::Result<()> {
         let t2 = Instant::now();
         let est = hyp.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
         let sc = eval::score(&reference, &hyp, 0.25);
+        let floor = eval::score(&reference, &eval::single_speaker_reference(&reference), 0.25);
         let secs = eval::seconds(&samples);
         let pct = |x: f64| 100.0 * x / sc.reference.max(1e-9);
         println!(
-            "{:<32} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>6.1}  {:>3}/{:<3} {:>7.4}",
+            "{:<32} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>6.1}  {:>3}/{:<3} {:>7.4}",
             clip.audio.file_name().unwrap_or_default().to_string_lossy(),
             100.0 * sc.der(),
             pct(sc.miss),
             pct(sc.false_alarm),
             pct(sc.confusion),
+            100.0 * floor.der(),
             sc.reference,
             est,
             true_count,
@@ -71,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         );
         counts_right += usize::from(est == true_count);
         total.add(&sc);
+        floor_total.add(&floor);
         audio_s += secs;
         vad_s += (t1 - t0).as_secs_f64();
         diar_s += (t2 - t1).as_secs_f64();
@@ -83,6 +90,10 @@ fn main() -> anyhow::Result<()> {
         pct(total.false_alarm),
         pct(total.confusion),
         total.reference
+    );
+    println!(
+        "floor (reference with one speaker at a time: missed overlap) {:.1}%",
+        100.0 * floor_total.der()
     );
     println!("speaker count right on {counts_right}/{} clips", clips.len());
     println!(

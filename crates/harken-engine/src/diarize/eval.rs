@@ -61,17 +61,58 @@ impl Bench {
             .collect()
     }
 
+    /// Windows `(start_s, end_s, embedding)` over `speech`, `hop_s` apart, for probing how well
+    /// the embeddings separate the reference speakers.
+    pub fn embeddings(&self, samples: &[f32], speech: &[(usize, usize)], hop_s: f64) -> Vec<(f64, f64, Vec<f32>)> {
+        let enc = &self.diarizer.encoder;
+        let gain_ref = speech.iter().flat_map(|&(a, b)| samples[a..b].iter().copied());
+        let mel = enc.features(samples, gain_ref);
+        let frames = mel.len() / super::encoder::N_MELS;
+        let windows = super::plan_windows(speech, frames, hop_s);
+        let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
+        let emb = enc.embed(&mel, &starts);
+        let sec = |f: usize| (f * super::encoder::HOP) as f64 / SAMPLE_RATE as f64;
+        starts.iter().zip(emb).map(|(&s, e)| (sec(s), sec(s + super::encoder::WINDOW_FRAMES), e)).collect()
+    }
+
     /// VAD speech spans (samples), as the engine cuts them (padded 0.4 s on each side).
     pub fn speech(samples: &[f32]) -> Vec<(usize, usize)> {
         vad::speech_regions(&vad::frame_scores(samples), samples.len(), &VadParams::default())
     }
 
-    /// VAD speech spans without padding and split at pauses of 0.3 s: closer to what words
-    /// cover, to show how much false alarm the engine's padding accounts for.
+    /// The regions `diarization_regions` cuts (unpadded, split at pauses of 0.3 s): closer
+    /// to what words cover than the engine's padded regions.
     pub fn tight_speech(samples: &[f32]) -> Vec<(usize, usize)> {
-        let p = VadParams { pad: 0, min_silence: 4_800, min_speech: 1_600, ..VadParams::default() };
-        vad::speech_regions(&vad::frame_scores(samples), samples.len(), &p)
+        super::diarization_regions(&vad::frame_scores(samples), samples.len())
     }
+}
+
+/// The best any system that gives one speaker at a time can do: the reference itself, keeping
+/// one speaker wherever several overlap (the one already talking, else the one whose turn runs
+/// longest). Its DER is all missed overlap: the floor for our output, where every word has one
+/// speaker.
+pub fn single_speaker_reference(reference: &[Segment]) -> Vec<Segment> {
+    let mut bounds: Vec<f64> = reference.iter().flat_map(|s| [s.start, s.end]).collect();
+    bounds.sort_by(f64::total_cmp);
+    bounds.dedup();
+    let mut out: Vec<Segment> = Vec::new();
+    for w in bounds.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let active = reference.iter().filter(|s| s.start <= a && s.end >= b);
+        let current = out.last().filter(|l| (l.end - a).abs() < 1e-9).map(|l| l.speaker.clone());
+        let pick = active
+            .max_by(|x, y| {
+                let keep = |s: &Segment| Some(&s.speaker) == current.as_ref();
+                (keep(x), x.end).partial_cmp(&(keep(y), y.end)).unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .map(|s| s.speaker.clone());
+        match (pick, out.last_mut()) {
+            (Some(p), Some(l)) if l.speaker == p && (l.end - a).abs() < 1e-9 => l.end = b,
+            (Some(p), _) => out.push(Segment { start: a, end: b, speaker: p }),
+            (None, _) => {}
+        }
+    }
+    out
 }
 
 /// `$HARKEN_MODELS_DIR/resemblyzer/pretrained.pt`, else under `default_models_dir`.
@@ -282,6 +323,16 @@ mod tests {
         assert!((s.confusion - 1.0).abs() < 0.01, "{s:?}");
         assert!((s.miss - 2.0).abs() < 0.01, "{s:?}");
         assert!((s.false_alarm - 1.0).abs() < 0.01, "{s:?}");
+    }
+
+    #[test]
+    fn the_single_speaker_floor_misses_only_the_overlap() {
+        // B talks over A from 3 to 4 s; C alone later.
+        let r = [seg(0.0, 4.0, "A"), seg(3.0, 6.0, "B"), seg(7.0, 8.0, "C")];
+        let h = single_speaker_reference(&r);
+        assert_eq!(h, vec![seg(0.0, 4.0, "A"), seg(4.0, 6.0, "B"), seg(7.0, 8.0, "C")]);
+        let s = score(&r, &h, 0.0);
+        assert!((s.miss - 1.0).abs() < 0.01 && s.confusion < 0.01 && s.false_alarm < 0.01, "{s:?}");
     }
 
     #[test]

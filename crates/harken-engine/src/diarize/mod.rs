@@ -15,6 +15,7 @@
 mod assign;
 mod cluster;
 mod encoder;
+mod speech;
 #[doc(hidden)]
 pub mod eval;
 mod weights;
@@ -24,6 +25,8 @@ use std::path::Path;
 #[allow(unused_imports)] // Used by the engine once wired (whisper feature).
 pub(crate) use assign::assign_speakers;
 use cluster::ClusterParams;
+#[allow(unused_imports)] // For the engine: the regions to pass to `Diarizer::diarize`.
+pub(crate) use speech::diarization_regions;
 use encoder::{Encoder, HOP, WINDOW_FRAMES};
 
 use crate::api::SAMPLE_RATE;
