@@ -64,6 +64,16 @@ pub(crate) struct Job {
     /// One transcript per channel (at most [`MAX_CHANNELS`]).
     #[serde(default)]
     pub multi_channel: bool,
+    /// Text Whisper is primed with (OpenAI's `prompt`; ElevenLabs' `keyterms`, joined).
+    /// The three options below came after the first release: absent in older rows, read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Temperature of the first decoding attempt; none or 0 is beam search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Speaker clustering threshold (ElevenLabs' `diarization_threshold`, 0.1 to 0.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diarization_threshold: Option<f32>,
     #[serde(default)]
     pub answer: serde_json::Value,
 }
@@ -189,5 +199,38 @@ pub(crate) fn failure(task: &TaskRecord) -> ApiError {
         Some("422") => ApiError::Validation(msg),
         Some("402") => ApiError::InsufficientCredits(msg),
         _ => ApiError::Failed(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_stored_before_prompt_temperature_and_threshold_still_reads() {
+        let old = r#"{"dialect":"openai","audio":{"upload":"task_1.audio"},"language":null,"diarize":false,
+            "num_speakers":null,"tag_audio_events":false,"multi_channel":false,"answer":{}}"#;
+        let job: Job = serde_json::from_str(old).unwrap();
+        assert_eq!((job.prompt, job.temperature, job.diarization_threshold), (None, None, None));
+    }
+
+    #[test]
+    fn new_options_round_trip_and_unset_ones_are_not_written() {
+        let job = Job {
+            dialect: Dialect::Elevenlabs,
+            audio: AudioSource::Url("https://example.com/a.mp3".to_owned()),
+            language: None,
+            diarize: true,
+            num_speakers: None,
+            tag_audio_events: true,
+            multi_channel: false,
+            prompt: Some("Harken, Scribe".to_owned()),
+            temperature: None,
+            diarization_threshold: Some(0.3),
+            answer: serde_json::Value::Null,
+        };
+        let json = serde_json::to_string(&job).unwrap();
+        assert!(!json.contains("temperature"), "{json}");
+        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);
     }
 }

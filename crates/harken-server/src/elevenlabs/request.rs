@@ -10,6 +10,8 @@ use crate::jobs::{AudioSource, Dialect, Job};
 use crate::multipart::Form;
 use crate::{ApiError, ServerConfig};
 
+mod keyterms;
+
 /// How words are timed in the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,13 +126,7 @@ pub(crate) fn parse(form: &Form, config: &ServerConfig) -> Result<ValidRequest, 
             return Err(invalid("num_speakers", "an integer from 1 to 32", &n.to_string()));
         }
     }
-    if let Some(t) = form.get("diarization_threshold") {
-        return Err(invalid(
-            "diarization_threshold",
-            "no value: harken's diarization uses its own calibrated threshold (set num_speakers to steer it)",
-            t,
-        ));
-    }
+    let diarization_threshold = diarization_threshold(form, diarize, num_speakers)?;
     let granularity = match form.get("timestamps_granularity") {
         None | Some("word") => Granularity::Word,
         Some("none") => Granularity::None,
@@ -159,20 +155,15 @@ pub(crate) fn parse(form: &Form, config: &ServerConfig) -> Result<ValidRequest, 
             return Err(invalid("multichannel_output_style", "separate (one transcript per channel)", style));
         }
     }
-    check_temperature(form)?;
+    let temperature = temperature(form)?;
     if let Some(seed) = form.number::<i64>("seed", "an integer from 0 to 2147483647")? {
-        // Decoding is deterministic (beam search at temperature 0): every seed gives the same result.
+        // Accepted and checked, not used: beam search (temperature 0) is deterministic anyway, and
+        // ElevenLabs itself promises only a best effort.
         if !(0..=2_147_483_647).contains(&seed) {
             return Err(invalid("seed", "an integer from 0 to 2147483647", &seed.to_string()));
         }
     }
-    let keyterms = form.all("keyterms");
-    if !keyterms.is_empty() {
-        return Err(ApiError::Validation(format!(
-            "keyterms: expected none, received {} (harken cannot bias recognition towards key terms yet)",
-            keyterms.len()
-        )));
-    }
+    let prompt = keyterms::prompt(&keyterms::parse(form)?);
     refuse_unsupported(form)?;
     let additional_formats = additional_formats(form)?;
     let answer = AnswerOptions { model_id, granularity, additional_formats, multi_channel, webhook_metadata };
@@ -184,22 +175,41 @@ pub(crate) fn parse(form: &Form, config: &ServerConfig) -> Result<ValidRequest, 
         num_speakers: if diarize { num_speakers } else { None },
         tag_audio_events: form.bool("tag_audio_events", true)?,
         multi_channel,
+        prompt,
+        temperature,
+        diarization_threshold,
         answer: serde_json::to_value(&answer).expect("answer options serialise"),
     };
     let pcm = form.get("file_format") == Some("pcm_s16le_16");
     Ok(ValidRequest { job, answer, webhook, pcm })
 }
 
-fn check_temperature(form: &Form) -> Result<(), ApiError> {
-    match form.number::<f64>("temperature", "a number from 0.0 to 2.0")? {
-        None => Ok(()),
-        Some(t) if t == 0.0 => Ok(()),
-        Some(t) => Err(invalid(
-            "temperature",
-            "0 (harken decodes with beam search at temperature 0; sampling is not offered)",
-            &t.to_string(),
-        )),
+/// ElevenLabs' range, 0 to 2; 0 (or absent) is beam search, more samples at that temperature first.
+fn temperature(form: &Form) -> Result<Option<f32>, ApiError> {
+    const EXPECTED: &str = "a number from 0.0 to 2.0";
+    match form.number::<f32>("temperature", EXPECTED)? {
+        Some(t) if !(0.0..=2.0).contains(&t) => Err(invalid("temperature", EXPECTED, &t.to_string())),
+        t => Ok(t),
     }
+}
+
+/// ElevenLabs' range, 0.1 to 0.4, and its rule: only with `diarize=true` and no `num_speakers`
+/// (a known speaker count replaces the threshold).
+fn diarization_threshold(form: &Form, diarize: bool, num_speakers: Option<usize>) -> Result<Option<f32>, ApiError> {
+    const EXPECTED: &str = "a number from 0.1 to 0.4";
+    let Some(t) = form.number::<f32>("diarization_threshold", EXPECTED)? else { return Ok(None) };
+    if !(0.1..=0.4).contains(&t) {
+        return Err(invalid("diarization_threshold", EXPECTED, &t.to_string()));
+    }
+    if !diarize {
+        return Err(invalid("diarization_threshold", "no value unless diarize is true", &t.to_string()));
+    }
+    if let Some(n) = num_speakers {
+        return Err(ApiError::Validation(format!(
+            "diarization_threshold: expected no value when num_speakers is set, received {t} with num_speakers {n}"
+        )));
+    }
+    Ok(Some(t))
 }
 
 /// Parameters of ElevenLabs' API that harken cannot honour: refused when set to anything but

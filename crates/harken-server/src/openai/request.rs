@@ -50,20 +50,13 @@ pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, Api
             invalid("language", "an ISO 639-1 code of a supported language (e.g. en)", code)
         })?),
     };
-    if let Some(p) = form.get("prompt") {
-        return Err(invalid("prompt", "no value (harken cannot condition recognition on a prompt yet)", p));
-    }
-    match form.number::<f64>("temperature", "a number from 0 to 1")? {
-        None => {}
-        Some(t) if t == 0.0 => {}
-        Some(t) => {
-            return Err(invalid(
-                "temperature",
-                "0 (harken decodes with beam search at temperature 0; sampling is not offered)",
-                &t.to_string(),
-            ))
-        }
-    }
+    // Whisper's previous-text prompt, as OpenAI's whisper-1 uses it: spellings, names, style.
+    // Whisper reads at most its last 223 tokens; OpenAI sets no other limit.
+    let prompt = form.get("prompt").map(str::to_owned);
+    let temperature = match form.number::<f32>("temperature", "a number from 0 to 1")? {
+        Some(t) if !(0.0..=1.0).contains(&t) => return Err(invalid("temperature", "a number from 0 to 1", &t.to_string())),
+        t => t,
+    };
     let response_format = match form.get("response_format") {
         None | Some("json") => ResponseFormat::Json,
         Some("text") => ResponseFormat::Text,
@@ -110,6 +103,9 @@ pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, Api
         num_speakers: None,
         tag_audio_events: false,
         multi_channel: false,
+        prompt,
+        temperature,
+        diarization_threshold: None,
         answer: serde_json::to_value(&answer).expect("answer options serialise"),
     };
     Ok(ValidRequest { model, job, answer })

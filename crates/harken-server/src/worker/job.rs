@@ -68,7 +68,9 @@ impl Worker {
             diarize: job.diarize,
             num_speakers: job.num_speakers,
             tag_audio_events: job.tag_audio_events,
-            ..TranscribeOptions::default()
+            prompt: job.prompt.clone(),
+            temperature: job.temperature,
+            diarization_threshold: job.diarization_threshold,
         };
         let n = channels.len() as f32;
         let mut transcripts = Vec::with_capacity(channels.len());

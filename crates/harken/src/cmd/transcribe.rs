@@ -87,6 +87,13 @@ pub struct Args {
     pub tag_audio_events: bool,
     #[arg(long, hide = true)]
     pub no_tag_audio_events: bool,
+    /// Text the recogniser reads as if said just before the audio: names and terms spelled as
+    /// you want them, or the style to follow (Whisper's prompt, as OpenAI's `prompt`).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Sampling temperature of the first decoding attempt, 0 to 1; 0 is beam search.
+    #[arg(long, value_parser = temperature)]
+    pub temperature: Option<f32>,
     /// Output format.
     #[arg(long, value_enum, default_value = "json")]
     pub format: Format,
@@ -108,6 +115,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         diarize: args.diarize || args.num_speakers.is_some(),
         num_speakers: args.num_speakers.map(usize::from),
         tag_audio_events: args.tag_audio_events,
+        prompt: args.prompt.clone(),
+        temperature: args.temperature,
         ..TranscribeOptions::default()
     };
     check_supported(engine.as_ref(), &options)?;
@@ -129,6 +138,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn temperature(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!("expected a number from 0 to 1, received {s:?}")),
+    }
 }
 
 fn check_supported(engine: &dyn SpeechEngine, options: &TranscribeOptions) -> anyhow::Result<()> {
