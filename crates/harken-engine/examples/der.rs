@@ -12,13 +12,17 @@
 //! a one-speaker-at-a-time output must miss); `--tight-vad` uses `diarization_regions` (VAD
 //! without padding, split at 0.3 s pauses) instead of the engine's padded regions. Tuning knobs for
 //! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`.
+//! `--rttm DIR` writes each clip's hypothesis and reference there as RTTM files.
+//! `--synthetic` scores synthetic conversations built from the test data's single-speaker
+//! recordings instead (`diarize::synthetic`: 2–6 speakers, 1–3 minutes, no overlap).
 //! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
 //! the default models directory, `resemblyzer/pretrained.pt`.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use harken_engine::diarize::eval::{self, Bench, Score};
+use harken_engine::diarize::eval::{self, Bench, Score, Segment};
+use harken_engine::diarize::synthetic;
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -28,12 +32,18 @@ fn main() -> anyhow::Result<()> {
     let oracle = std::env::args().any(|a| a == "--oracle-count");
     let oracle_vad = std::env::args().any(|a| a == "--oracle-vad");
     let tight_vad = std::env::args().any(|a| a == "--tight-vad");
+    let args: Vec<String> = std::env::args().collect();
+    let rttm_dir = args.iter().position(|a| a == "--rttm").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
     let model = eval::model_path(harken_models::default_models_dir());
     let mut bench = Bench::load(&model)?;
     bench.tune(env("HARKEN_DIAR_HOP"), env("HARKEN_DIAR_THRESHOLD"), env("HARKEN_DIAR_SMOOTH"));
     let testdata = eval::testdata_dir();
-    let clips = eval::diar_clips(&testdata)?;
-    anyhow::ensure!(!clips.is_empty(), "no diar rows in {}/manifest.tsv", testdata.display());
+    let clips = if std::env::args().any(|a| a == "--synthetic") {
+        let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
+        synthetic::conversations(&testdata, decode)?.into_iter().map(|c| (c.name, c.samples, c.reference)).collect()
+    } else {
+        diar_clips(&testdata)?
+    };
     let mut total = Score::default();
     let mut floor_total = Score::default();
     let (mut audio_s, mut vad_s, mut diar_s) = (0.0, 0.0, 0.0);
@@ -42,29 +52,33 @@ fn main() -> anyhow::Result<()> {
         "{:<32} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}",
         "clip", "DER%", "miss%", "FA%", "conf%", "floor%", "ref_s", "est", "ref", "RTF"
     );
-    for clip in &clips {
-        let samples = harken_audio::decode_file(&clip.audio)?.samples;
-        let reference = eval::read_rttm(&std::fs::read_to_string(&clip.rttm)?);
+    for (name, samples, reference) in &clips {
+        let (samples, reference) = (samples.as_slice(), reference.as_slice());
         let true_count = reference.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
         let t0 = Instant::now();
         let speech = if oracle_vad {
-            reference_speech(&reference, samples.len())
+            reference_speech(reference, samples.len())
         } else if tight_vad {
-            Bench::tight_speech(&samples)
+            Bench::tight_speech(samples)
         } else {
-            Bench::speech(&samples)
+            Bench::speech(samples)
         };
         let t1 = Instant::now();
-        let hyp = bench.run_on(&samples, &speech, oracle.then_some(true_count));
+        let hyp = bench.run_on(samples, &speech, oracle.then_some(true_count));
         let t2 = Instant::now();
+        if let Some(dir) = &rttm_dir {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join(format!("{name}.hyp.rttm")), rttm(name, &hyp))?;
+            std::fs::write(dir.join(format!("{name}.ref.rttm")), rttm(name, reference))?;
+        }
         let est = hyp.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
-        let sc = eval::score(&reference, &hyp, 0.25);
-        let floor = eval::score(&reference, &eval::single_speaker_reference(&reference), 0.25);
-        let secs = eval::seconds(&samples);
+        let sc = eval::score(reference, &hyp, 0.25);
+        let floor = eval::score(reference, &eval::single_speaker_reference(reference), 0.25);
+        let secs = eval::seconds(samples);
         let pct = |x: f64| 100.0 * x / sc.reference.max(1e-9);
         println!(
             "{:<32} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>6.1}  {:>3}/{:<3} {:>7.4}",
-            clip.audio.file_name().unwrap_or_default().to_string_lossy(),
+            name,
             100.0 * sc.der(),
             pct(sc.miss),
             pct(sc.false_alarm),
@@ -106,8 +120,30 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Segments as RTTM lines.
+fn rttm(name: &str, segs: &[Segment]) -> String {
+    segs.iter()
+        .map(|s| format!("SPEAKER {name} 1 {:.3} {:.3} <NA> <NA> {} <NA> <NA>\n", s.start, s.end - s.start, s.speaker))
+        .collect()
+}
+
+/// The `diar` clips of the manifest: name, samples, reference.
+fn diar_clips(testdata: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<f32>, Vec<Segment>)>> {
+    let clips = eval::diar_clips(testdata)?;
+    anyhow::ensure!(!clips.is_empty(), "no diar rows in {}/manifest.tsv", testdata.display());
+    clips
+        .iter()
+        .map(|clip| {
+            let samples = harken_audio::decode_file(&clip.audio)?.samples;
+            let reference = eval::read_rttm(&std::fs::read_to_string(&clip.rttm)?);
+            let name = clip.audio.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            Ok((name, samples, reference))
+        })
+        .collect()
+}
+
 /// The union of the reference segments, as sample spans.
-fn reference_speech(reference: &[eval::Segment], len: usize) -> Vec<(usize, usize)> {
+fn reference_speech(reference: &[Segment], len: usize) -> Vec<(usize, usize)> {
     let mut segs: Vec<(usize, usize)> = reference
         .iter()
         .map(|s| (((s.start * 16_000.0) as usize).min(len), ((s.end * 16_000.0) as usize).min(len)))

@@ -17,6 +17,8 @@ mod cluster;
 mod encoder;
 mod speech;
 #[doc(hidden)]
+pub mod synthetic;
+#[doc(hidden)]
 pub mod eval;
 mod weights;
 
