@@ -4,13 +4,13 @@
 //! What must stay true:
 //! - a dialect task's `model` is `<dialect>:<requested model>` (never the Kie.ai model), and its
 //!   `param` is a [`Job`] in JSON: the worker reads audio and options from it alone;
-//! - an uploaded file is saved under `<data dir>/requests/<task id>` *before* the task exists, and
-//!   removed when the task's audio has been decoded and transcribed (or the request is refused);
+//! - an uploaded file is stored in the object store (`requests/<task id>.audio`, see
+//!   `files::task_audio`) *before* the task exists, so a worker on any node can read it, and
+//!   deleted when the task ends (or at once when the request is refused);
 //! - a synchronous request holds one of `--max-sync-requests` slots while it waits: when none is
 //!   free the request is refused with 429 rather than queued in memory;
 //! - the result is `{"transcripts": [<transcript per channel>], "audio_duration_secs": d}`.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use harken_store::{NewTask, TaskRecord};
@@ -94,31 +94,35 @@ impl JobResult {
     }
 }
 
-pub(crate) fn uploads_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("requests")
-}
-
-/// An upload on disk that is deleted unless handed to a task.
+/// A request's file, already in the object store, that is deleted unless handed to a task.
 #[derive(Debug)]
 pub(crate) struct PendingUpload {
-    pub path: PathBuf,
+    /// The name under `requests/` (what `AudioSource::Upload` holds).
     pub name: String,
+    pub blobs: harken_store::blobs::Blobs,
     keep: bool,
 }
 
 impl PendingUpload {
-    pub(crate) fn new(data_dir: &Path, task_id: &str) -> std::io::Result<PendingUpload> {
-        let dir = uploads_dir(data_dir);
-        std::fs::create_dir_all(&dir)?;
-        let name = format!("{task_id}.audio");
-        Ok(PendingUpload { path: dir.join(&name), name, keep: false })
+    /// The upload of task `task_id` once its bytes are stored under [`PendingUpload::key`].
+    pub(crate) fn stored(blobs: harken_store::blobs::Blobs, task_id: &str) -> PendingUpload {
+        PendingUpload { name: crate::files::task_audio::request_name(task_id), blobs, keep: false }
+    }
+
+    pub(crate) fn key(&self) -> String {
+        crate::files::task_audio::request_key(&self.name)
     }
 }
 
 impl Drop for PendingUpload {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
+        if self.keep {
+            return;
+        }
+        // Drop cannot wait: the delete runs on the runtime (the sweeper catches a miss).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (blobs, key) = (self.blobs.clone(), self.key());
+            runtime.spawn(async move { blobs.delete(&key).await });
         }
     }
 }

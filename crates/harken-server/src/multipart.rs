@@ -1,11 +1,13 @@
 //! Reads a `multipart/form-data` request of the ElevenLabs and OpenAI dialects: text fields into
-//! memory (bounded), the `file` field streamed to disk (bounded by `--max-audio-mb`).
+//! memory (bounded), the `file` field streamed into the object store (bounded by
+//! `--max-audio-mb`) under the task's key, so a worker on any node can read it.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use axum::extract::Multipart;
+use harken_store::blobs::Blobs;
 
+use crate::files::task_audio;
 use crate::jobs::PendingUpload;
 use crate::ApiError;
 
@@ -27,39 +29,36 @@ pub(crate) struct Upload {
 }
 
 impl Form {
-    /// Reads the whole form. `upload` is where a `file` field goes.
+    /// Reads the whole form; a `file` field is stored as task `task_id`'s request audio.
     pub(crate) async fn read(
         mut multipart: Multipart,
-        upload: impl FnOnce() -> std::io::Result<PendingUpload>,
+        blobs: &Blobs,
+        task_id: &str,
         max_file_bytes: u64,
     ) -> Result<Form, ApiError> {
         let mut form = Form::default();
-        let mut upload = Some(upload);
         let mut text_total = 0usize;
         while let Some(mut field) = multipart.next_field().await.map_err(bad_form)? {
             let name = field.name().unwrap_or_default().to_owned();
             if name == "file" {
-                let make = upload.take().ok_or_else(|| {
-                    ApiError::Validation("file: expected one file, received several file fields".to_owned())
-                })?;
-                let pending = make().map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("creating an upload file")))?;
-                let mut out = std::fs::File::create(&pending.path)
-                    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("creating an upload file")))?;
-                let mut bytes = 0u64;
+                if form.file.is_some() {
+                    return Err(ApiError::Validation("file: expected one file, received several file fields".to_owned()));
+                }
+                let key = task_audio::request_key(&task_audio::request_name(task_id));
+                // Dropped unfinished (a refusal below), the writer leaves nothing behind.
+                let mut writer = blobs.writer(&key).map_err(|e| internal(e, "starting an upload"))?;
                 while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
-                    bytes += chunk.len() as u64;
-                    if bytes > max_file_bytes {
+                    if writer.written() + chunk.len() as u64 > max_file_bytes {
                         return Err(ApiError::TooLarge(format!(
                             "file: expected at most {} MB, received more",
                             max_file_bytes / (1024 * 1024)
                         )));
                     }
-                    out.write_all(&chunk)
-                        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("writing an upload")))?;
+                    writer.write(chunk).await.map_err(|e| internal(e, "storing an upload"))?;
                 }
-                out.flush().map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("writing an upload")))?;
+                let bytes = writer.finish().await.map_err(|e| internal(e, "storing an upload"))?;
                 tracing::debug!(upload.bytes = bytes, "upload received");
-                form.file = Some(Upload { pending });
+                form.file = Some(Upload { pending: PendingUpload::stored(blobs.clone(), task_id) });
                 continue;
             }
             let mut value = Vec::new();
@@ -115,23 +114,76 @@ fn bad_form(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// Prepends a WAV header to raw 16-bit little-endian 16 kHz mono PCM (ElevenLabs'
-/// `file_format=pcm_s16le_16`), so the decoder reads it like any other file.
-pub(crate) fn wrap_pcm_as_wav(path: &std::path::Path) -> std::io::Result<()> {
-    let data = std::fs::read(path)?;
-    let len = data.len() as u32;
-    let mut out = Vec::with_capacity(data.len() + 44);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&16_000u32.to_le_bytes());
-    out.extend_from_slice(&32_000u32.to_le_bytes()); // byte rate
-    out.extend_from_slice(&2u16.to_le_bytes()); // block align
-    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&data);
-    std::fs::write(path, out)
+/// `file_format=pcm_s16le_16`), so the decoder reads it like any other file. The stored upload is
+/// streamed into its replacement (published only when complete), never held in memory.
+pub(crate) async fn wrap_pcm_as_wav(upload: &PendingUpload) -> harken_store::Result<()> {
+    use futures_util::StreamExt as _;
+    let key = upload.key();
+    let Some(read) = upload.blobs.read(&key, None).await? else {
+        return Err(harken_store::StoreError::NotFound { what: "request upload", id: key });
+    };
+    let mut writer = upload.blobs.writer(&key)?;
+    writer.write(axum::body::Bytes::from(wav_header(read.size).to_vec())).await?;
+    let mut stream = read.stream;
+    while let Some(chunk) = stream.next().await {
+        writer.write(chunk?).await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// The 44-byte header of a WAV file holding `len` bytes of 16 kHz mono 16-bit PCM.
+fn wav_header(len: u64) -> [u8; 44] {
+    let len = u32::try_from(len).unwrap_or(u32::MAX - 36);
+    let mut out = [0u8; 44];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(b"RIFF");
+    put(&(36 + len).to_le_bytes());
+    put(b"WAVEfmt ");
+    put(&16u32.to_le_bytes());
+    put(&1u16.to_le_bytes()); // PCM
+    put(&1u16.to_le_bytes()); // mono
+    put(&16_000u32.to_le_bytes());
+    put(&32_000u32.to_le_bytes()); // byte rate
+    put(&2u16.to_le_bytes()); // block align
+    put(&16u16.to_le_bytes()); // bits per sample
+    put(b"data");
+    put(&len.to_le_bytes());
+    out
+}
+
+fn internal(err: impl std::fmt::Display, what: &str) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{what}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn raw_pcm_becomes_a_wav_the_decoder_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::local(dir.path()).unwrap();
+        let upload = PendingUpload::stored(blobs.clone(), "task_x");
+        // One second of a 440 Hz tone.
+        let pcm: Vec<u8> = (0..16_000)
+            .flat_map(|i| (((i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 8000.0) as i16).to_le_bytes())
+            .collect();
+        blobs.put(&upload.key(), pcm.clone().into()).await.unwrap();
+        wrap_pcm_as_wav(&upload).await.unwrap();
+        let wav = blobs.get(&upload.key()).await.unwrap().unwrap();
+        assert_eq!(wav.len(), pcm.len() + 44);
+        assert_eq!(&wav[44..], pcm.as_slice());
+        let path = dir.path().join("out.wav");
+        std::fs::write(&path, &wav).unwrap();
+        let audio = harken_audio::decode_file(&path).unwrap();
+        assert!((audio.duration_s - 1.0).abs() < 0.01, "{}", audio.duration_s);
+        drop(upload);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(blobs.get("requests/task_x.audio").await.unwrap().is_none(), "an upload no task took is deleted");
+    }
 }

@@ -48,8 +48,10 @@ pub async fn run(
         false => None,
     };
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
-    let state = AppState::new(store, config, engine.model_name());
-    tracing::info!(config = ?state.config, model = engine.model_name(), node = %node, role = ?role, "starting");
+    let blobs = config.blobs().context("opening the object store")?;
+    let files_at = blobs.describe().to_owned();
+    let state = AppState::new(store, config, engine.model_name(), blobs);
+    tracing::info!(config = ?state.config, model = engine.model_name(), node = %node, role = ?role, files = %files_at, "starting");
 
     let cancel = CancellationToken::new();
     let mut background = JoinSet::new();
@@ -84,7 +86,7 @@ pub async fn run(
         background.spawn(Dispatcher::new(state.clone(), cancel.clone())?.run());
         work_dir = Some(dir);
     }
-    // Every role sweeps: deleting an expired upload twice is harmless.
+    // Every role sweeps: deleting an expired upload (or a finished task's audio) twice is harmless.
     background.spawn(crate::files::sweep_expired(state.clone(), cancel.clone()));
 
     let stop_http = CancellationToken::new();

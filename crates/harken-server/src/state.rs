@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use harken_store::blobs::Blobs;
 use harken_store::Store;
 use tokio::sync::Notify;
 
@@ -22,7 +23,7 @@ pub struct AppState {
     pub(crate) model_name: Arc<str>,
     /// Free places for synchronous dialect requests (`--max-sync-requests`).
     pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
-    /// Uploaded files (Kie.ai file API).
+    /// Uploaded files (Kie.ai file API) and the object store holding every stored byte.
     pub(crate) files: Arc<crate::files::Files>,
 }
 
@@ -33,10 +34,11 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: ServerConfig, model_name: &str) -> Self {
+    /// `blobs` is the object store every node shares (`ServerConfig::blobs`).
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig, model_name: &str, blobs: Blobs) -> Self {
         let limiter = RateLimiter::new(config.rate_limit, config.rate_window());
         let sync_slots = Arc::new(tokio::sync::Semaphore::new(config.max_sync_requests));
-        let files = Arc::new(crate::files::Files::new(&config));
+        let files = Arc::new(crate::files::Files::new(&config, blobs));
         AppState {
             store,
             config: Arc::new(config),

@@ -5,23 +5,26 @@
 //!   background and, if lost (another node reclaimed the task), the work is abandoned unrecorded;
 //! - every claimed task ends in `finish_success`, `finish_fail`, `release` (shutdown) or an
 //!   abandoned lease that the reaper will reclaim: never silently dropped;
-//! - a panic in the engine becomes a recorded failure, not a dead worker.
+//! - a panic in the engine becomes a recorded failure, not a dead worker;
+//! - a task's audio in the object store (request upload, download kept for retries) is deleted
+//!   once the task is recorded final, never before: a retry elsewhere may still need it.
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harken_audio::{FetchError, Fetcher};
+use harken_audio::Fetcher;
 use harken_engine::{SpeechEngine, TranscribeOptions};
 use harken_store::{StoreError, TaskRecord};
 use harken_types::TaskState;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::files::SourceError;
+use crate::files::task_audio;
 use crate::AppState;
 
+mod audio;
 mod job;
 
 pub(crate) struct Worker {
@@ -141,6 +144,8 @@ impl Worker {
                 if done.callback_url.is_some() {
                     self.state.callback_added.notify_one();
                 }
+                // The task is final: no attempt will read its audio again.
+                task_audio::forget(&self.state.files.blobs, &task.id).await;
             }
             Ok(None) => {}
             Err(err) => {
@@ -158,15 +163,7 @@ impl Worker {
             .prefix("task-")
             .tempdir_in(&self.work_dir)
             .map_err(|e| Stop::internal("could not create a download directory", e))?;
-        let source = self.state.files.fetch_audio(&self.state, &self.fetcher, &valid.audio_url, dir.path()).await;
-        let fetched = source.map_err(|e| match e {
-            SourceError::Fetch(e @ (FetchError::Storage(_) | FetchError::Client(_))) => {
-                Stop::internal("could not download the audio", e)
-            }
-            SourceError::Fetch(user_facing) => Stop::input(user_facing.to_string()),
-            SourceError::Gone(msg) => Stop::input(msg),
-            SourceError::Io(e) => Stop::internal("could not read the uploaded file", e),
-        })?;
+        let fetched = self.audio_from_url(task, &valid.audio_url, "audio_url", dir.path()).await?;
         tracing::debug!(audio.bytes = fetched.bytes, audio.format = fetched.format.name(), "audio downloaded");
         let path = fetched.path.clone();
         let audio = tokio::task::spawn_blocking(move || harken_audio::decode_file(&path))
@@ -227,7 +224,7 @@ impl Worker {
         .map_err(|e| Stop::internal("the transcription thread failed", e))?;
         match joined {
             Ok(Ok(t)) => Ok(t),
-            Ok(Err(err)) => return Err(Stop::Fail { code: "500", msg: format!("transcription failed: {err}") }),
+            Ok(Err(err)) => Err(Stop::Fail { code: "500", msg: format!("transcription failed: {err}") }),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -235,10 +232,10 @@ impl Worker {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".to_owned());
                 tracing::error!(panic = %what, "the engine panicked");
-                return Err(Stop::Fail {
+                Err(Stop::Fail {
                     code: "500",
                     msg: "transcription failed: the engine crashed on this audio (a bug in harken)".to_owned(),
-                });
+                })
             }
         }
     }

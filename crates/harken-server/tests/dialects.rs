@@ -155,7 +155,13 @@ async fn elevenlabs_sync_formats_stored_transcript_and_signed_webhook() {
     let pdf = base64::engine::general_purpose::STANDARD.decode(f[5]["content"].as_str().unwrap()).unwrap();
     assert!(pdf.starts_with(b"%PDF-") && f[5]["is_base64_encoded"] == true);
     let id = body["transcription_id"].as_str().unwrap();
-    assert!(std::fs::read_dir(s.dir.path().join("requests")).unwrap().next().is_none(), "the upload is removed once transcribed");
+    // The worker deletes the upload (in the object store, `<data dir>/files` here) right after recording the task final.
+    let uploads = s.dir.path().join("files/requests");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_dir(&uploads).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(std::time::Instant::now() < deadline, "the upload is removed once transcribed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     let (status, stored) = send(reqwest::Client::new().get(format!("{}/v1/speech-to-text/transcripts/{id}", s.base)).header("xi-api-key", &s.key)).await;
     assert_eq!((status, &stored), (200, &body));

@@ -201,7 +201,8 @@ async fn draining_node_answers_455_and_unknown_paths_404() {
     use tower::ServiceExt;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
-    let state = AppState::new(store, ServerConfig::default(), "fake");
+    let blobs = harken_store::blobs::Blobs::local(&dir.path().join("files")).unwrap();
+    let state = AppState::new(store, ServerConfig::default(), "fake", blobs);
     let app = harken_server::router(state.clone());
     let send = |req: axum::http::Request<axum::body::Body>| {
         let app = app.clone();

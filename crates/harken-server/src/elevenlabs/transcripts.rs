@@ -11,13 +11,13 @@ use serde_json::json;
 
 use super::request::{self, AnswerOptions};
 use super::{response, ElevenLabsError};
-use crate::jobs::{self, Dialect, Job, JobResult, PendingUpload, Submission};
+use crate::jobs::{self, Dialect, Job, JobResult, Submission};
 use crate::multipart::{wrap_pcm_as_wav, Form};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        // The upload is streamed to disk under --max-audio-mb; axum's 2 MB default would refuse it.
+        // The upload streams to the object store under --max-audio-mb; axum's 2 MB default would refuse it.
         .route("/v1/speech-to-text", post(create_transcript).layer(DefaultBodyLimit::disable()))
         .route("/v1/speech-to-text/transcripts/{id}", get(get_transcript))
 }
@@ -63,11 +63,11 @@ async fn create_transcript(
     let task_id = harken_store::new_id("task");
     tracing::Span::current().record("task.id", task_id.as_str());
     let max_bytes = state.config.max_audio_mb * 1024 * 1024;
-    let form = Form::read(multipart, || PendingUpload::new(&state.config.data_dir, &task_id), max_bytes).await?;
+    let form = Form::read(multipart, &state.files.blobs, &task_id, max_bytes).await?;
     let valid = request::parse(&form, &state.config)?;
     let mut upload = form.file.map(|f| f.pending);
     if let (Some(u), true) = (&upload, valid.pcm) {
-        wrap_pcm_as_wav(&u.path).map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("wrapping raw PCM")))?;
+        wrap_pcm_as_wav(u).await.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("wrapping raw PCM")))?;
     }
     let submission = Submission {
         task_id: task_id.clone(),

@@ -1,29 +1,37 @@
 //! Uploaded files (Kie.ai's file API): where their bytes live, their download links, expiry.
 //!
+//! Bytes live in the object store (`harken_store::blobs::Blobs`: `<data dir>/files` by default,
+//! S3 with `--object-store-url`) under `uploads/<file id>`, so any node can serve a link or read
+//! a file as `audio_url`, whichever node received it.
+//!
 //! What must stay true:
-//! - bytes stream to a temporary file and move into place only once complete, non-empty, within
-//!   `--max-upload-mb` and sniffed as audio; the store row is written after the move, so a row
-//!   always has bytes, and the sweeper deletes bytes before the row;
+//! - bytes stream into the object store as they arrive and are published only once complete,
+//!   non-empty, within `--max-upload-mb` and sniffed as audio (a refused upload is aborted and
+//!   leaves nothing); the store row is written after the bytes, so a row always has bytes, and the
+//!   sweeper deletes bytes before the row;
 //! - a file's id (`file_<ulid>`, 80 random bits) is its download capability: `/files/{id}/{name}`
 //!   is public like Kie's download links, and nothing lists files;
 //! - only audio is accepted, and it is served with its sniffed type and `nosniff`, so an upload
 //!   can never become a page on this origin (the web page keeps an API key in localStorage);
-//! - an `audio_url` naming one of our download links is read from disk, not fetched over HTTP,
-//!   so it works with private URLs refused (a server often cannot reach its own public name).
+//! - an `audio_url` naming one of our download links is read from the object store, not fetched
+//!   over HTTP, so it works with private URLs refused (a server often cannot reach its own public
+//!   name).
 //!
-//! Bytes sit in `<data dir>/files/uploads/<file id>`: the layout of the store's object-store
-//! `Blobs` (key `uploads/<file id>`), so moving to S3 later changes no link.
+//! The same object store holds the audio of tasks (`task_audio`): ElevenLabs/OpenAI request
+//! uploads and downloads kept for a retry; the sweeper removes those of finished tasks.
 
 mod incoming;
 mod names;
 mod sweep;
+pub(crate) mod task_audio;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use harken_audio::{FetchError, FetchPolicy, FetchedFile, Fetcher};
+use harken_audio::{AudioFormat, FetchError, FetchPolicy, FetchedFile, Fetcher};
+use harken_store::blobs::Blobs;
 use harken_store::FileRecord;
 
 pub(crate) use incoming::{Incoming, Received};
@@ -38,9 +46,9 @@ const MAX_SEEN_ORIGINS: usize = 64;
 /// The uploaded-file service shared by the upload and download routes, the worker and the sweeper.
 #[derive(Debug)]
 pub(crate) struct Files {
-    /// `<data dir>/files/uploads`.
-    root: PathBuf,
-    /// `<data dir>/tmp`: incoming bytes (emptied at every start).
+    /// The object store: uploads, request audio, downloads kept for retries.
+    pub(crate) blobs: Blobs,
+    /// `<data dir>/tmp`: `fileUrl` downloads on their way to the object store.
     tmp: PathBuf,
     pub(crate) ttl: Duration,
     pub(crate) max_bytes: u64,
@@ -52,11 +60,9 @@ pub(crate) struct Files {
     fetch_policy: FetchPolicy,
 }
 
-/// Why an `audio_url` gave no audio file.
+/// Why stored audio could not be read.
 #[derive(Debug)]
 pub(crate) enum SourceError {
-    /// From the fetcher (its message names `audio_url`).
-    Fetch(FetchError),
     /// One of our download links whose file is gone: the message says so.
     Gone(String),
     /// Reading our own copy failed: not the user's fault.
@@ -64,10 +70,10 @@ pub(crate) enum SourceError {
 }
 
 impl Files {
-    pub(crate) fn new(config: &ServerConfig) -> Files {
+    pub(crate) fn new(config: &ServerConfig, blobs: Blobs) -> Files {
         let max_bytes = config.max_upload_mb.saturating_mul(1024 * 1024);
         Files {
-            root: config.data_dir.join("files").join("uploads"),
+            blobs,
             tmp: config.data_dir.join("tmp"),
             ttl: config.file_ttl,
             max_bytes,
@@ -83,15 +89,16 @@ impl Files {
         }
     }
 
-    /// Where a file's bytes are.
-    pub(crate) fn path_of(&self, file_id: &str) -> PathBuf {
-        self.root.join(file_id)
+    /// The object key of an uploaded file's bytes.
+    pub(crate) fn key_of(file_id: &str) -> String {
+        format!("uploads/{file_id}")
     }
 
-    /// A new temporary file for an upload's bytes; refusals name `field`.
+    /// A new upload streaming into the object store under a new file id; refusals name `field`.
     pub(crate) fn incoming(&self, field: &'static str) -> Result<Incoming, ApiError> {
-        std::fs::create_dir_all(&self.tmp).map_err(|e| internal(e, "creating the upload directory"))?;
-        Incoming::new(&self.tmp, field, self.max_bytes).map_err(|e| internal(e, "creating an upload file"))
+        let id = harken_store::new_id("file");
+        let writer = self.blobs.writer(&Self::key_of(&id)).map_err(|e| internal(e, "starting an upload"))?;
+        Ok(Incoming::new(id, writer, field, self.max_bytes))
     }
 
     /// Downloads `url` (a `fileUrl` upload) through the SSRF-guarded client into a temporary
@@ -118,25 +125,23 @@ impl Files {
         }
     }
 
-    /// Moves a complete upload into place and records it; returns the record.
+    /// Publishes a complete upload's bytes and records it; returns the record.
     pub(crate) async fn keep(
         &self,
         state: &AppState,
         received: Received,
         meta: NewUpload,
     ) -> Result<FileRecord, ApiError> {
-        let id = harken_store::new_id("file");
-        std::fs::create_dir_all(&self.root).map_err(|e| internal(e, "creating the files directory"))?;
-        let dest = self.path_of(&id);
-        received.persist(&dest).map_err(|e| internal(e, "moving an upload into place"))?;
+        let (size, format) = (received.size, received.format);
+        let id = received.publish(&self.blobs).await.map_err(|e| internal(e, "storing an upload"))?;
         let new = harken_store::NewFile {
             id: id.clone(),
             key_id: meta.key_id,
-            file_name: meta.file_name.unwrap_or_else(|| generated_name(&id, received.format)),
+            file_name: meta.file_name.unwrap_or_else(|| generated_name(&id, format)),
             original_name: meta.original_name.unwrap_or_default(),
             upload_path: meta.upload_path,
-            mime_type: received.format.mime().to_owned(),
-            size_bytes: received.size,
+            mime_type: format.mime().to_owned(),
+            size_bytes: size,
             ttl: self.ttl,
         };
         let mut new = new;
@@ -146,7 +151,7 @@ impl Files {
         match state.store.create_file(new).await {
             Ok(record) => Ok(record),
             Err(err) => {
-                let _ = std::fs::remove_file(&dest);
+                let _ = self.blobs.delete(&Self::key_of(&id)).await;
                 Err(err.into())
             }
         }
@@ -184,55 +189,35 @@ impl Files {
         format!("{base}/files/{}/{name}", record.id)
     }
 
-    /// Puts the audio an `audio_url` names into `dir`: our own download links are read from
-    /// disk, anything else goes through `fetcher`.
-    pub(crate) async fn fetch_audio(
-        &self,
-        state: &AppState,
-        fetcher: &Fetcher,
-        audio_url: &str,
-        dir: &Path,
-    ) -> Result<FetchedFile, SourceError> {
-        if let Some((id, name)) = url::Url::parse(audio_url.trim()).ok().as_ref().and_then(own_link) {
-            let record = state.store.file(&id).await.map_err(|e| SourceError::Io(std::io::Error::other(e)))?;
-            match record.filter(|r| r.file_name == name) {
-                Some(record) => return self.local_copy(&record, dir).await,
-                None if self.is_ours(audio_url) => {
-                    return Err(SourceError::Gone(format!(
-                        "audio_url: the uploaded file {id} has expired or does not exist (uploads are kept {}); upload it again",
-                        human_duration(self.ttl)
-                    )))
-                }
-                None => {}
-            }
+    /// The uploaded file an `audio_url` names, when it is one of our download links: `Ok(None)`
+    /// for any other URL, `Gone` when it is ours but the file expired.
+    pub(crate) async fn own_upload(&self, state: &AppState, audio_url: &str) -> Result<Option<FileRecord>, SourceError> {
+        let Some((id, name)) = url::Url::parse(audio_url.trim()).ok().as_ref().and_then(own_link) else {
+            return Ok(None);
+        };
+        let record = state.store.file(&id).await.map_err(|e| SourceError::Io(std::io::Error::other(e)))?;
+        match record.filter(|r| r.file_name == name) {
+            Some(record) => Ok(Some(record)),
+            None if self.is_ours(audio_url) => Err(self.gone(&id)),
+            None => Ok(None),
         }
-        fetcher.fetch_to_file(audio_url, dir).await.map_err(SourceError::Fetch)
     }
 
-    /// Links our copy into `dir` (a hard link: the sweeper may delete the original meanwhile).
-    async fn local_copy(&self, record: &FileRecord, dir: &Path) -> Result<FetchedFile, SourceError> {
-        let src = self.path_of(&record.id);
-        let mut head = vec![0u8; harken_audio::SNIFF_LEN];
-        let n = {
-            use std::io::Read as _;
-            let mut f = std::fs::File::open(&src).map_err(SourceError::Io)?;
-            let mut n = 0;
-            while n < head.len() {
-                match f.read(&mut head[n..]).map_err(SourceError::Io)? {
-                    0 => break,
-                    k => n += k,
-                }
-            }
-            n
-        };
-        let format = harken_audio::sniff(&head[..n])
-            .ok_or_else(|| SourceError::Io(std::io::Error::other(format!("stored file {} is not audio", record.id))))?;
-        let dest = dir.join(format!("audio.{}", format.extension()));
-        if std::fs::hard_link(&src, &dest).is_err() {
-            tokio::fs::copy(&src, &dest).await.map_err(SourceError::Io)?;
-        }
-        tracing::info!(file.id = %record.id, audio.bytes = record.size_bytes, "audio read from an uploaded file");
-        Ok(FetchedFile { path: dest, bytes: record.size_bytes, content_type: Some(record.mime_type.clone()), format })
+    /// Copies an uploaded file's bytes from the object store into `dir`.
+    pub(crate) async fn copy_upload(&self, record: &FileRecord, dir: &Path) -> Result<FetchedFile, SourceError> {
+        // The sweeper may have deleted the bytes since the row was read.
+        let fetched = copy_blob(&self.blobs, &Self::key_of(&record.id), dir)
+            .await?
+            .ok_or_else(|| self.gone(&record.id))?;
+        tracing::info!(file.id = %record.id, audio.bytes = fetched.bytes, "audio read from an uploaded file");
+        Ok(FetchedFile { content_type: Some(record.mime_type.clone()), ..fetched })
+    }
+
+    fn gone(&self, id: &str) -> SourceError {
+        SourceError::Gone(format!(
+            "audio_url: the uploaded file {id} has expired or does not exist (uploads are kept {}); upload it again",
+            human_duration(self.ttl)
+        ))
     }
 
     /// Whether a URL's origin is one this server handed out links under.
@@ -242,6 +227,28 @@ impl Files {
         self.public_url.as_ref().is_some_and(|p| origin_of(p) == origin)
             || self.seen_origins.lock().expect("origins lock poisoned: a bug").contains(&origin)
     }
+}
+
+/// Streams the object `key` into `dir` as `audio.<extension of its sniffed format>`; `None` when
+/// there is no such object.
+pub(crate) async fn copy_blob(blobs: &Blobs, key: &str, dir: &Path) -> Result<Option<FetchedFile>, SourceError> {
+    let part = dir.join("audio.part");
+    let io = |e: harken_store::StoreError| SourceError::Io(std::io::Error::other(e));
+    let Some(bytes) = blobs.get_to_file(key, &part).await.map_err(io)? else { return Ok(None) };
+    let format = sniff_file(&part).map_err(SourceError::Io)?.ok_or_else(|| {
+        SourceError::Io(std::io::Error::other(format!("the stored object {key} is not audio (a bug)")))
+    })?;
+    let path = dir.join(format!("audio.{}", format.extension()));
+    tokio::fs::rename(&part, &path).await.map_err(SourceError::Io)?;
+    Ok(Some(FetchedFile { path, bytes, content_type: None, format }))
+}
+
+/// The audio format of a local file, by content.
+pub(crate) fn sniff_file(path: &Path) -> std::io::Result<Option<AudioFormat>> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(harken_audio::SNIFF_LEN);
+    std::fs::File::open(path)?.take(harken_audio::SNIFF_LEN as u64).read_to_end(&mut head)?;
+    Ok(harken_audio::sniff(&head))
 }
 
 /// What an upload says about itself.

@@ -21,7 +21,7 @@ pub(crate) fn sanitize_file_name(raw: &str) -> Option<String> {
 /// The last path segment of a URL, decoded, as a file name.
 pub(crate) fn original_name_of_url(url: &str) -> Option<String> {
     let url = url::Url::parse(url.trim()).ok()?;
-    let last = url.path_segments()?.filter(|s| !s.is_empty()).last()?;
+    let last = url.path_segments()?.rfind(|s| !s.is_empty())?;
     let decoded = percent_encoding::percent_decode_str(last).decode_utf8().ok()?;
     sanitize_file_name(&decoded)
 }

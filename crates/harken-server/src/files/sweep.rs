@@ -1,10 +1,12 @@
 //! The sweeper: deletes expired uploads, bytes first, then the row (a crash in between only
-//! repeats the work on the next pass).
+//! repeats the work on the next pass), and the audio of finished tasks that no worker deleted
+//! (see `task_audio`).
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::{task_audio, Files};
 use crate::AppState;
 
 /// Rows handled per store call.
@@ -18,6 +20,14 @@ pub(crate) async fn sweep_expired(state: AppState, cancel: CancellationToken) {
             Ok(0) => {}
             Ok(n) => tracing::info!(files.deleted = n, "deleted expired uploads"),
             Err(err) => tracing::error!(error = %err, "could not delete expired uploads"),
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        match task_audio::sweep_finished(&state, now_ms).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(blobs.deleted = n, "deleted the audio of finished tasks"),
+            Err(err) => tracing::error!(error = %err, "could not delete the audio of finished tasks"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -35,11 +45,12 @@ pub(crate) async fn sweep_once(state: &AppState) -> anyhow::Result<usize> {
             return Ok(deleted);
         }
         for file in &expired {
-            match tokio::fs::remove_file(state.files.path_of(&file.id)).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => anyhow::bail!("deleting the bytes of {}: {e}", file.id),
-            }
+            state
+                .files
+                .blobs
+                .delete(&Files::key_of(&file.id))
+                .await
+                .map_err(|e| anyhow::anyhow!("deleting the bytes of {}: {e}", file.id))?;
             state.store.delete_file(&file.id).await?;
             deleted += 1;
         }

@@ -56,13 +56,12 @@ async fn upload_file_stream(
                 if received.is_some() {
                     return Err(ApiError::BadRequest("file: expected one file, received several".to_owned()));
                 }
-                original = field.file_name().and_then(|n| sanitize_file_name(n));
-                let declared = field.content_type().map(str::to_owned);
-                let mut incoming = state.files.incoming("file")?;
+                original = field.file_name().and_then(sanitize_file_name);
+                let mut incoming = state.files.incoming("file")?.declared(field.content_type());
                 while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
-                    incoming.write(&chunk).await?;
+                    incoming.write(chunk).await?;
                 }
-                received = Some(incoming.finish(declared.as_deref()).await?);
+                received = Some(incoming.finish()?);
             }
             "uploadPath" => upload_path = Some(text_field(&mut field, "uploadPath").await?),
             "fileName" => file_name = Some(text_field(&mut field, "fileName").await?),
@@ -129,9 +128,8 @@ async fn upload_file_base64(
     })?;
     let bytes = decode_base64(data)?;
     let mut incoming = state.files.incoming("base64Data")?;
-    incoming.write(&bytes).await?;
-    drop(bytes);
-    let received = incoming.finish(None).await?;
+    incoming.write(bytes.into()).await?;
+    let received = incoming.finish()?;
     let meta = NewUpload { key_id: key.id, upload_path, original_name: file_name.clone(), file_name };
     keep(&state, &headers, received, meta).await
 }

@@ -8,12 +8,12 @@ use axum::Router;
 use harken_store::ApiKey;
 
 use super::{request, response, OpenAiError};
-use crate::jobs::{self, JobResult, PendingUpload, Submission};
+use crate::jobs::{self, JobResult, Submission};
 use crate::multipart::Form;
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
-    // The upload is streamed to disk under --max-audio-mb; axum's 2 MB default would refuse it.
+    // The upload streams to the object store under --max-audio-mb; axum's 2 MB default would refuse it.
     Router::new().route("/v1/audio/transcriptions", post(create_transcription).layer(DefaultBodyLimit::disable()))
 }
 
@@ -58,7 +58,7 @@ async fn create_transcription(
     let task_id = harken_store::new_id("task");
     tracing::Span::current().record("task.id", task_id.as_str());
     let max_bytes = state.config.max_audio_mb * 1024 * 1024;
-    let form = Form::read(multipart, || PendingUpload::new(&state.config.data_dir, &task_id), max_bytes).await?;
+    let form = Form::read(multipart, &state.files.blobs, &task_id, max_bytes).await?;
     let valid = request::parse(&form, &state.model_name)?;
     let submission = Submission {
         task_id: task_id.clone(),

@@ -1,16 +1,15 @@
 //! The worker's pipeline for dialect tasks (ElevenLabs, OpenAI): read the [`Job`] from the task,
-//! take the audio from the upload or the URL, decode it (per channel when asked), charge,
-//! transcribe, and store a [`JobResult`].
+//! take the audio from the upload or the URL (both through the object store, see `audio`),
+//! decode it (per channel when asked), charge, transcribe, and store a [`JobResult`].
 
 use std::sync::Arc;
 
-use harken_audio::FetchError;
 use harken_engine::TranscribeOptions;
 use harken_store::{StoreError, TaskRecord};
 use harken_types::TaskState;
 
 use super::{Progress, Stop, Worker};
-use crate::jobs::{uploads_dir, AudioSource, Job, JobResult, MAX_CHANNELS};
+use crate::jobs::{AudioSource, Job, JobResult, MAX_CHANNELS};
 
 impl Worker {
     pub(super) async fn run_job(&self, task: &TaskRecord, progress: &Arc<Progress>) -> Result<String, Stop> {
@@ -20,21 +19,9 @@ impl Worker {
             .prefix("task-")
             .tempdir_in(&self.work_dir)
             .map_err(|e| Stop::internal("could not create a download directory", e))?;
-        let (path, upload) = match &job.audio {
-            AudioSource::Upload(name) => {
-                let path = uploads_dir(&self.state.config.data_dir).join(name);
-                if !path.exists() {
-                    return Err(Stop::input("file: the uploaded audio is no longer on this server; send the request again"));
-                }
-                (path.clone(), Some(path))
-            }
-            AudioSource::Url(url) => {
-                let fetched = self.fetcher.fetch_to_file(url, scratch.path()).await.map_err(|e| match e {
-                    FetchError::Storage(_) | FetchError::Client(_) => Stop::internal("could not download the audio", e),
-                    user_facing => Stop::input(format!("cloud_storage_url: {user_facing}")),
-                })?;
-                (fetched.path, None)
-            }
+        let path = match &job.audio {
+            AudioSource::Upload(name) => self.audio_from_request(name, scratch.path()).await?,
+            AudioSource::Url(url) => self.audio_from_url(task, url, "cloud_storage_url", scratch.path()).await?.path,
         };
         let multi = job.multi_channel;
         let decoded = tokio::task::spawn_blocking(move || -> Result<(Vec<Vec<f32>>, f64), harken_audio::DecodeError> {
@@ -77,10 +64,6 @@ impl Worker {
         for (i, samples) in channels.into_iter().enumerate() {
             let range = (i as f32 / n, (i + 1) as f32 / n);
             transcripts.push(self.transcribe(samples, options.clone(), progress, range).await?);
-        }
-        // The upload has served its purpose; a retry after this point reports it missing.
-        if let Some(upload) = upload {
-            let _ = std::fs::remove_file(upload);
         }
         serde_json::to_string(&JobResult { transcripts, audio_duration_secs: duration_s })
             .map_err(|e| Stop::internal("could not serialise the transcript", e))
