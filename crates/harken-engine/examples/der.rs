@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use harken_engine::diarize::eval::{self, Bench, Score, Segment};
-use harken_engine::diarize::synthetic;
+use harken_engine::diarize::synthetic::{self, Conversation};
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     let testdata = eval::testdata_dir();
     let clips = if std::env::args().any(|a| a == "--synthetic") {
         let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
-        synthetic::conversations(&testdata, decode)?.into_iter().map(|c| (c.name, c.samples, c.reference)).collect()
+        synthetic::conversations(&testdata, decode)?
     } else {
         diar_clips(&testdata)?
     };
@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         "{:<32} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}",
         "clip", "DER%", "miss%", "FA%", "conf%", "floor%", "ref_s", "est", "ref", "RTF"
     );
-    for (name, samples, reference) in &clips {
+    for Conversation { name, samples, reference } in &clips {
         let (samples, reference) = (samples.as_slice(), reference.as_slice());
         let true_count = reference.iter().map(|s| s.speaker.as_str()).collect::<BTreeSet<_>>().len();
         let t0 = Instant::now();
@@ -127,8 +127,8 @@ fn rttm(name: &str, segs: &[Segment]) -> String {
         .collect()
 }
 
-/// The `diar` clips of the manifest: name, samples, reference.
-fn diar_clips(testdata: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<f32>, Vec<Segment>)>> {
+/// The `diar` clips of the manifest, decoded.
+fn diar_clips(testdata: &std::path::Path) -> anyhow::Result<Vec<Conversation>> {
     let clips = eval::diar_clips(testdata)?;
     anyhow::ensure!(!clips.is_empty(), "no diar rows in {}/manifest.tsv", testdata.display());
     clips
@@ -137,7 +137,7 @@ fn diar_clips(testdata: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<f32
             let samples = harken_audio::decode_file(&clip.audio)?.samples;
             let reference = eval::read_rttm(&std::fs::read_to_string(&clip.rttm)?);
             let name = clip.audio.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            Ok((name, samples, reference))
+            Ok(Conversation { name, samples, reference })
         })
         .collect()
 }

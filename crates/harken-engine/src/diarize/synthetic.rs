@@ -49,7 +49,7 @@ impl Rng {
     }
 }
 
-/// One conversation: a name, 16 kHz samples and its reference turns.
+/// A recording with its reference turns (also how the `der` example holds the `diar` clips).
 pub struct Conversation {
     pub name: String,
     pub samples: Vec<f32>,
