@@ -105,10 +105,7 @@ fn main() -> anyhow::Result<()> {
         pct(total.confusion),
         total.reference
     );
-    println!(
-        "floor (reference with one speaker at a time: missed overlap) {:.1}%",
-        100.0 * floor_total.der()
-    );
+    println!("floor (reference with one speaker at a time: missed overlap) {:.1}%", 100.0 * floor_total.der());
     println!("speaker count right on {counts_right}/{} clips", clips.len());
     println!(
         "diarization RTF {:.4} ({:.2} s for {:.1} s of audio); VAD RTF {:.4}",

@@ -15,11 +15,11 @@
 mod assign;
 mod cluster;
 mod encoder;
+#[doc(hidden)]
+pub mod eval;
 mod speech;
 #[doc(hidden)]
 pub mod synthetic;
-#[doc(hidden)]
-pub mod eval;
 mod weights;
 
 use std::path::Path;
@@ -27,9 +27,9 @@ use std::path::Path;
 #[allow(unused_imports)] // Used by the engine once wired (whisper feature).
 pub(crate) use assign::assign_speakers;
 use cluster::ClusterParams;
+use encoder::{Encoder, HOP, WINDOW_FRAMES};
 #[allow(unused_imports)] // For the engine: the regions to pass to `Diarizer::diarize`.
 pub(crate) use speech::diarization_regions;
-use encoder::{Encoder, HOP, WINDOW_FRAMES};
 
 use crate::api::SAMPLE_RATE;
 

@@ -29,7 +29,8 @@ const VOICES: &[(&str, &[&str])] = &[
 ];
 
 /// (speakers, seconds) of each conversation.
-const PLAN: &[(usize, f64)] = &[(2, 60.0), (2, 120.0), (3, 90.0), (3, 150.0), (4, 120.0), (4, 180.0), (5, 150.0), (6, 180.0)];
+const PLAN: &[(usize, f64)] =
+    &[(2, 60.0), (2, 120.0), (3, 90.0), (3, 150.0), (4, 120.0), (4, 180.0), (5, 150.0), (6, 180.0)];
 
 /// xorshift64: deterministic and dependency-free.
 struct Rng(u64);
