@@ -1,5 +1,5 @@
 //! Uploaded files: the metadata the store keeps for each one. The bytes live elsewhere (the
-//! server's file directory, later an object store); a row exists only once its bytes are stored.
+//! object store, [`crate::blobs`]); a row exists only once its bytes are stored.
 
 use std::time::Duration;
 

@@ -18,6 +18,7 @@ mod files;
 mod ids;
 mod open;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod types;
 

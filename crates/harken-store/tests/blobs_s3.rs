@@ -89,3 +89,54 @@ async fn s3_put_get_list_delete_on_a_real_s3_compatible_server() {
     assert!(blobs.get("uploads/f1/a.wav").await.unwrap().is_none());
     assert_eq!(blobs.list("").await.unwrap().len(), 1);
 }
+
+/// `GET /<bucket>?uploads`: multipart uploads started and neither completed nor aborted.
+fn open_multipart_uploads(endpoint: &str, bucket: &str) -> usize {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET /{bucket}?uploads HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "listing multipart uploads: {answer}");
+    answer.matches("<UploadId>").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_streamed_writes_publish_on_finish_abort_when_dropped_and_read_by_range() {
+    let moto = start_moto();
+    create_bucket(&moto.endpoint, "harken-writes");
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    std::env::set_var("AWS_REGION", "us-east-1");
+    let blobs = Blobs::from_url("s3://harken-writes", Some(&moto.endpoint)).unwrap();
+    let chunk = Bytes::from((0..1024 * 1024).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    let parts = harken_store::blobs::PART_BYTES / chunk.len() + 3;
+
+    // Several parts: a multipart upload, invisible until finished.
+    let mut w = blobs.writer("requests/t1.audio").unwrap();
+    for _ in 0..parts {
+        w.write(chunk.clone()).await.unwrap();
+    }
+    assert!(blobs.get("requests/t1.audio").await.unwrap().is_none(), "nothing visible before finish");
+    assert_eq!(w.finish().await.unwrap(), (parts * chunk.len()) as u64);
+    let read = blobs.read("requests/t1.audio", Some(5..9)).await.unwrap().unwrap();
+    assert_eq!((read.size, read.range.clone()), ((parts * chunk.len()) as u64, 5..9));
+    let got: Vec<Bytes> =
+        futures_util::StreamExt::collect::<Vec<_>>(read.stream).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(got.concat(), &chunk[5..9]);
+
+    // Dropped after parts went out: the upload is aborted, nothing appears, no parts linger.
+    let mut w = blobs.writer("requests/t2.audio").unwrap();
+    for _ in 0..parts {
+        w.write(chunk.clone()).await.unwrap();
+    }
+    drop(w);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_multipart_uploads(&moto.endpoint, "harken-writes") > 0 {
+        assert!(Instant::now() < deadline, "the dropped writer's multipart upload was not aborted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(blobs.get("requests/t2.audio").await.unwrap().is_none());
+    let keys: Vec<String> = blobs.list("").await.unwrap().into_iter().map(|m| m.key).collect();
+    assert_eq!(keys, ["requests/t1.audio"]);
+}

@@ -106,7 +106,8 @@ fn child_writes_its_share() {
             let file = store.create_file(file).await.expect("create_file");
             store.delete_file(&file.id).await.expect("delete_file");
             for delivery in store.claim_callbacks(5, Duration::from_secs(60)).await.expect("claim_callbacks") {
-                let outcome = harken_store::AttemptOutcome { delivered: true, http_status: Some(200), ..Default::default() };
+                let outcome =
+                    harken_store::AttemptOutcome { delivered: true, http_status: Some(200), ..Default::default() };
                 let schedule = harken_store::RetrySchedule(vec![]);
                 store.record_callback_attempt(delivery.id, &outcome, &schedule).await.expect("record_callback_attempt");
             }

@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 
-use super::rows::{self, KEY_COLUMNS};
+use crate::rows::{self, KEY_COLUMNS};
 use crate::{ApiKey, CreatedKey, NewKey, Result};
 
 pub(super) async fn create(pool: &PgPool, new: NewKey, now: i64) -> Result<CreatedKey> {

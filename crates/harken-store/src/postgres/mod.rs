@@ -20,7 +20,6 @@
 mod files;
 mod keys;
 mod outbox;
-mod rows;
 mod tasks;
 
 use std::sync::Arc;

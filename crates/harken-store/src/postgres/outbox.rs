@@ -4,7 +4,7 @@
 
 use sqlx::PgPool;
 
-use super::rows::{self, OUTBOX_COLUMNS};
+use crate::rows::{self, OUTBOX_COLUMNS};
 use crate::{AttemptOutcome, CallbackDelivery, DeliveryStatus, Result, RetrySchedule, StoreError};
 
 /// Longest receiver response kept, in characters.

@@ -12,7 +12,7 @@
 use harken_types::TaskState;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use super::rows::{self, TASK_COLUMNS};
+use crate::rows::{self, TASK_COLUMNS};
 use crate::{Credits, NewTask, Reclaimed, Result, StoreError, TaskRecord};
 
 /// States in which a worker holds the task's lease.

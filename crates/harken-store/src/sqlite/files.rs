@@ -1,13 +1,10 @@
 //! Uploaded files' metadata. Expiry is decided here, with the store's clock: an expired file is
 //! invisible to `get` even before the sweeper removes it.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
+use crate::rows::{file, FILE_COLUMNS};
 use crate::{FileRecord, NewFile, Result};
-
-const FILE_COLUMNS: &str =
-    "id, key_id, file_name, original_name, upload_path, mime_type, size_bytes, created_at, expires_at";
 
 pub(super) async fn create(pool: &SqlitePool, new: NewFile, now: i64) -> Result<FileRecord> {
     let sql = format!(
@@ -44,19 +41,4 @@ pub(super) async fn expired(pool: &SqlitePool, limit: u32, now: i64) -> Result<V
 pub(super) async fn delete(pool: &SqlitePool, id: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM files WHERE id = ?1").bind(id).execute(pool).await?;
     Ok(done.rows_affected() > 0)
-}
-
-fn file(row: &SqliteRow) -> Result<FileRecord> {
-    let size: i64 = row.try_get("size_bytes")?;
-    Ok(FileRecord {
-        id: row.try_get("id")?,
-        key_id: row.try_get("key_id")?,
-        file_name: row.try_get("file_name")?,
-        original_name: row.try_get("original_name")?,
-        upload_path: row.try_get("upload_path")?,
-        mime_type: row.try_get("mime_type")?,
-        size_bytes: size.max(0) as u64,
-        created_at_ms: row.try_get("created_at")?,
-        expires_at_ms: row.try_get("expires_at")?,
-    })
 }

@@ -2,7 +2,7 @@
 
 use sqlx::SqlitePool;
 
-use super::rows::{self, KEY_COLUMNS};
+use crate::rows::{self, KEY_COLUMNS};
 use crate::{ApiKey, CreatedKey, NewKey, Result};
 
 pub(super) async fn create(pool: &SqlitePool, new: NewKey, now: i64) -> Result<CreatedKey> {

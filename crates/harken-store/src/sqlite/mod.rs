@@ -19,7 +19,6 @@
 mod files;
 mod keys;
 mod outbox;
-mod rows;
 mod tasks;
 
 use std::path::Path;

@@ -3,7 +3,7 @@
 
 use sqlx::SqlitePool;
 
-use super::rows::{self, OUTBOX_COLUMNS};
+use crate::rows::{self, OUTBOX_COLUMNS};
 use crate::{AttemptOutcome, CallbackDelivery, DeliveryStatus, Result, RetrySchedule, StoreError};
 
 /// Longest receiver response kept, in characters.
