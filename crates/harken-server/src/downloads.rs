@@ -56,7 +56,8 @@ async fn get_file(
         Ok(None) => return not_found(&state),
         Err(err) => return crate::ApiError::from(err).into_response(),
     };
-    let status = if read.range.end - read.range.start == read.size { StatusCode::OK } else { StatusCode::PARTIAL_CONTENT };
+    let status =
+        if read.range.end - read.range.start == read.size { StatusCode::OK } else { StatusCode::PARTIAL_CONTENT };
     let mut response = (status, Body::from_stream(read.stream)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(read.range.end - read.range.start));

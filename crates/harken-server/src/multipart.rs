@@ -42,7 +42,9 @@ impl Form {
             let name = field.name().unwrap_or_default().to_owned();
             if name == "file" {
                 if form.file.is_some() {
-                    return Err(ApiError::Validation("file: expected one file, received several file fields".to_owned()));
+                    return Err(ApiError::Validation(
+                        "file: expected one file, received several file fields".to_owned(),
+                    ));
                 }
                 let key = task_audio::request_key(&task_audio::request_name(task_id));
                 // Dropped unfinished (a refusal below), the writer leaves nothing behind.
@@ -104,7 +106,9 @@ impl Form {
 
     pub(crate) fn number<T: std::str::FromStr>(&self, name: &str, expected: &str) -> Result<Option<T>, ApiError> {
         self.get(name)
-            .map(|s| s.parse::<T>().map_err(|_| ApiError::Validation(format!("{name}: expected {expected}, received {s:?}"))))
+            .map(|s| {
+                s.parse::<T>().map_err(|_| ApiError::Validation(format!("{name}: expected {expected}, received {s:?}")))
+            })
             .transpose()
     }
 }

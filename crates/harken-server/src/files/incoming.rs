@@ -37,10 +37,7 @@ enum Source {
     /// (Boxed: the writer is large next to the other variant.)
     Streamed { id: String, writer: Box<BlobWriter> },
     /// A `fileUrl` download on local disk: the fetcher already capped, checked and sniffed it.
-    Fetched {
-        _dir: tempfile::TempDir,
-        path: std::path::PathBuf,
-    },
+    Fetched { _dir: tempfile::TempDir, path: std::path::PathBuf },
 }
 
 impl Incoming {
@@ -83,7 +80,11 @@ impl Incoming {
             )));
         }
         let format = self.format()?;
-        Ok(Received { source: Source::Streamed { id: self.id, writer: Box::new(self.writer) }, size: self.size, format })
+        Ok(Received {
+            source: Source::Streamed { id: self.id, writer: Box::new(self.writer) },
+            size: self.size,
+            format,
+        })
     }
 
     fn format(&self) -> Result<AudioFormat, ApiError> {

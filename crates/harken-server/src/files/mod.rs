@@ -191,7 +191,11 @@ impl Files {
 
     /// The uploaded file an `audio_url` names, when it is one of our download links: `Ok(None)`
     /// for any other URL, `Gone` when it is ours but the file expired.
-    pub(crate) async fn own_upload(&self, state: &AppState, audio_url: &str) -> Result<Option<FileRecord>, SourceError> {
+    pub(crate) async fn own_upload(
+        &self,
+        state: &AppState,
+        audio_url: &str,
+    ) -> Result<Option<FileRecord>, SourceError> {
         let Some((id, name)) = url::Url::parse(audio_url.trim()).ok().as_ref().and_then(own_link) else {
             return Ok(None);
         };
@@ -206,9 +210,8 @@ impl Files {
     /// Copies an uploaded file's bytes from the object store into `dir`.
     pub(crate) async fn copy_upload(&self, record: &FileRecord, dir: &Path) -> Result<FetchedFile, SourceError> {
         // The sweeper may have deleted the bytes since the row was read.
-        let fetched = copy_blob(&self.blobs, &Self::key_of(&record.id), dir)
-            .await?
-            .ok_or_else(|| self.gone(&record.id))?;
+        let fetched =
+            copy_blob(&self.blobs, &Self::key_of(&record.id), dir).await?.ok_or_else(|| self.gone(&record.id))?;
         tracing::info!(file.id = %record.id, audio.bytes = fetched.bytes, "audio read from an uploaded file");
         Ok(FetchedFile { content_type: Some(record.mime_type.clone()), ..fetched })
     }
