@@ -65,3 +65,48 @@ pub(crate) async fn sweep_finished(state: &AppState, now_ms: i64) -> anyhow::Res
     }
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use harken_store::{NewKey, NewTask, SqliteStore, Store};
+
+    use super::*;
+    use crate::ServerConfig;
+
+    fn b(s: &'static str) -> axum::body::Bytes {
+        axum::body::Bytes::from_static(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn the_sweeper_deletes_audio_of_final_tasks_and_old_orphans_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+        let blobs = Blobs::local(&dir.path().join("files")).unwrap();
+        let config = ServerConfig { data_dir: dir.path().into(), ..ServerConfig::default() };
+        let state = AppState::new(store.clone(), config, "fake", blobs.clone());
+        let key = store.create_key(NewKey { credits: harken_store::Credits::from_f64(5.0), ..Default::default() });
+        let key = key.await.unwrap().key.id;
+        let task = |id: &str| NewTask {
+            id: id.to_owned(),
+            key_id: key.clone(),
+            model: "m".into(),
+            param: "{}".into(),
+            callback_url: None,
+        };
+        store.create_task(task("task_done")).await.unwrap();
+        store.claim_next("w", Duration::from_secs(60)).await.unwrap().unwrap();
+        store.finish_fail("task_done", "w", "422", "bad audio").await.unwrap();
+        store.create_task(task("task_waiting")).await.unwrap();
+        for k in ["requests/task_done.audio", "fetched/task_done", "requests/task_waiting.audio", "fetched/task_gone"] {
+            blobs.put(k, b("x")).await.unwrap();
+        }
+        let now = blobs.list("").await.unwrap().iter().map(|m| m.modified_ms).max().unwrap();
+        assert_eq!(sweep_finished(&state, now).await.unwrap(), 2, "the final task's two objects");
+        let later = now + ORPHAN_AFTER.as_millis() as i64 + 1;
+        assert_eq!(sweep_finished(&state, later).await.unwrap(), 1, "the object whose task never existed, once old");
+        let left: Vec<String> = blobs.list("").await.unwrap().into_iter().map(|m| m.key).collect();
+        assert_eq!(left, ["requests/task_waiting.audio"], "a task still waiting keeps its audio");
+    }
+}
