@@ -28,6 +28,14 @@ pub struct EngineArgs {
     /// Precision of the weights at run time.
     #[arg(long, env = "HARKEN_COMPUTE_TYPE", default_value = "int8")]
     pub compute_type: String,
+    /// Show each speech window the text decoded just before it (names keep their spelling
+    /// across windows); `false` decodes every window on its own.
+    #[arg(long, env = "HARKEN_PREVIOUS_TEXT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub previous_text: bool,
+    /// Voice activity detector: `silero` (Silero VAD, fetched with the model) or `earshot`
+    /// (embedded, no download).
+    #[arg(long, env = "HARKEN_VAD", default_value = "silero", value_parser = ["silero", "earshot"])]
+    pub vad: String,
 }
 
 impl EngineArgs {
@@ -48,6 +56,17 @@ async fn speaker_model(models_dir: &std::path::Path) -> Option<PathBuf> {
     }
 }
 
+/// Silero VAD's weights, fetched when missing; without them the embedded VAD runs.
+async fn vad_model(models_dir: &std::path::Path) -> Option<PathBuf> {
+    match harken_models::ensure(models_dir, "silero-vad").await {
+        Ok(dir) => Some(dir.join("silero_vad_16k.safetensors")),
+        Err(err) => {
+            tracing::warn!(error = format!("{err:#}"), "Silero VAD unavailable: using the embedded VAD");
+            None
+        }
+    }
+}
+
 /// Loads the engine, fetching the model first when it is a known name not yet installed.
 pub async fn load(args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
     let model_dir = harken_models::ensure(&args.models_dir(), &args.model)
@@ -58,7 +77,11 @@ pub async fn load(args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
     config.beam_size = args.beam_size.into();
     config.batch_size = args.batch_size.into();
     config.compute_type = args.compute_type.clone();
+    config.condition_on_previous_text = args.previous_text;
     config.speaker_model = speaker_model(&args.models_dir()).await;
+    if args.vad == "silero" {
+        config.vad_model = vad_model(&args.models_dir()).await;
+    }
     let engine = tokio::task::spawn_blocking(move || WhisperEngine::load(config))
         .await
         .context("the model loading thread panicked")??;

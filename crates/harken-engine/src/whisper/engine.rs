@@ -3,15 +3,19 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
+use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper};
 use harken_types::{iso639_1_to_3, normalize_language_code, Transcript, WordKind};
 
+use super::bpe::BpeEncoder;
+use super::decode::Decoded;
+use super::streams::{Contexts, Streams};
 use super::tokenizer::Tokenizer;
 use super::words::{spread_words, words_from_alignment, Alignment, TimedWord};
 use crate::api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
 use crate::assemble::{self, Item};
-use crate::diarize::{assign_speakers, Diarizer};
+use crate::diarize::{assign_speakers, diarization_regions, Diarizer};
 use crate::mel::{MelExtractor, FRAMES_PER_WINDOW, HOP, SAMPLES_PER_WINDOW};
+use crate::vad::silero::Silero;
 use crate::vad::{self, Span, VadParams};
 
 /// How to load and run the model.
@@ -31,6 +35,10 @@ pub struct EngineConfig {
     pub compute_type: String,
     /// Resemblyzer's `pretrained.pt` (GE2E speaker encoder); without it `diarize` is refused.
     pub speaker_model: Option<PathBuf>,
+    /// Show each window the text of the window before it (see `streams`).
+    pub condition_on_previous_text: bool,
+    /// Silero VAD's `silero_vad_16k.safetensors`; without it the embedded earshot VAD runs.
+    pub vad_model: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -43,6 +51,8 @@ impl EngineConfig {
             batch_size: 4,
             compute_type: "int8".to_owned(),
             speaker_model: None,
+            condition_on_previous_text: true,
+            vad_model: None,
         }
     }
 }
@@ -51,8 +61,11 @@ impl EngineConfig {
 pub struct WhisperEngine {
     pub(super) model: Whisper,
     pub(super) tok: Tokenizer,
+    /// Text → tokens for prompts; `None` when the model directory has no `tokenizer.json`.
+    bpe: Option<BpeEncoder>,
     pub(super) mel: MelExtractor,
     diarizer: Option<Diarizer>,
+    silero: Option<Silero>,
     pub(super) config: EngineConfig,
 }
 
@@ -68,22 +81,6 @@ pub(super) struct Window {
     pub(super) features: Vec<f32>,
 }
 
-/// Sampling temperatures tried, in order, when beam search output looks like a hallucination
-/// (Whisper's and faster-whisper's schedule).
-const FALLBACK_TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
-/// Text that compresses better than this is repetitive ("the the the ...").
-const MAX_COMPRESSION_RATIO: f64 = 2.4;
-const MIN_AVG_LOGPROB: f32 = -1.0;
-const NO_SPEECH_THRESHOLD: f32 = 0.6;
-
-/// What decoding produced for one window.
-#[derive(Debug, Default)]
-struct Decoded {
-    tokens: Vec<usize>,
-    avg_logprob: f32,
-    no_speech_prob: f32,
-}
-
 impl WhisperEngine {
     pub fn load(config: EngineConfig) -> anyhow::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -97,25 +94,39 @@ impl WhisperEngine {
         let model = Whisper::new(&config.model_dir, ct2_config)
             .with_context(|| format!("loading the Whisper model in {}", config.model_dir.display()))?;
         let tok = Tokenizer::load(&config.model_dir, model.is_multilingual())?;
+        let bpe = match BpeEncoder::load(&config.model_dir) {
+            Ok(bpe) => Some(bpe),
+            Err(e) => {
+                tracing::warn!("prompts unavailable: {e:#}");
+                None
+            }
+        };
         let mel = MelExtractor::new(model.n_mels());
         let diarizer = config.speaker_model.as_deref().map(Diarizer::load).transpose().context("loading the speaker model")?;
         tracing::info!(model = %config.model_name, threads, compute_type = %config.compute_type, diarization = diarizer.is_some(), "whisper model loaded");
-        Ok(WhisperEngine { model, tok, mel, diarizer, config })
+        let silero = config.vad_model.as_deref().map(Silero::load).transpose().context("loading the VAD model")?;
+        Ok(WhisperEngine { model, tok, bpe, mel, diarizer, silero, config })
     }
 
     fn run(&self, samples: &[f32], options: &TranscribeOptions, progress: Progress<'_>) -> anyhow::Result<Transcript> {
         let duration = samples.len() as f64 / SAMPLE_RATE as f64;
-        let scores = vad::frame_scores(samples);
+        let scores = match &self.silero {
+            Some(silero) => vad::silero_frame_scores(silero, samples),
+            None => vad::frame_scores(samples),
+        };
         let regions = vad::speech_regions(&scores, samples.len(), &VadParams::default());
         let spans = vad::windows(&regions, &scores, SAMPLES_PER_WINDOW);
         let mut language = options.language.clone();
         let mut language_probability = if language.is_some() { 1.0 } else { 0.0 };
-        let mut items: Vec<Item> = Vec::new();
-        let batch_size = self.config.batch_size.max(1);
-        for (b, batch) in spans.chunks(batch_size).enumerate() {
+        let temperature = options.temperature.unwrap_or(0.0).max(0.0);
+        let streams = Streams::new(spans.len(), self.config.batch_size);
+        let mut contexts = Contexts::new(streams.len(), self.prompt_tokens(options)?, self.config.condition_on_previous_text);
+        let mut items_of_window: Vec<Vec<Item>> = vec![Vec::new(); spans.len()];
+        for step in 0..streams.steps() {
+            let batch = streams.at(step);
             let mut windows: Vec<Window> = batch
                 .iter()
-                .map(|&span| Window { span, features: self.mel.window_features(&samples[span.0..span.1]) })
+                .map(|&(_, w)| Window { span: spans[w], features: self.mel.window_features(&samples[spans[w].0..spans[w].1]) })
                 .collect();
             let encoded = self.encode(&mut windows)?;
             let lang = match &language {
@@ -127,23 +138,35 @@ impl WhisperEngine {
                     l
                 }
             };
-            let mut decoded = self.decode(&encoded, windows.len(), &lang)?;
-            for (window, d) in windows.iter().zip(decoded.iter_mut()) {
+            let stream_ids: Vec<usize> = batch.iter().map(|&(s, _)| s).collect();
+            let batch_contexts: Vec<Vec<usize>> = contexts.for_batch(&stream_ids).into_iter().map(<[usize]>::to_vec).collect();
+            let context_refs: Vec<&[usize]> = batch_contexts.iter().map(Vec::as_slice).collect();
+            let mut decoded = self.decode(&encoded, &context_refs, &lang, temperature)?;
+            for ((window, d), context) in windows.iter().zip(decoded.iter_mut()).zip(&context_refs) {
                 if self.needs_fallback(d) {
-                    *d = self.decode_with_fallback(&samples[window.span.0..window.span.1], &lang, std::mem::take(d))?;
+                    *d = self.decode_with_fallback(&samples[window.span.0..window.span.1], context, &lang, std::mem::take(d))?;
                 }
             }
             let timed = self.align(&encoded, &windows, &decoded, &lang)?;
-            for ((window, d), words) in windows.iter().zip(&decoded).zip(timed) {
-                if !d.is_silence() {
-                    items.extend(window_items(window.span, words).map(|mut item| {
+            for (((stream, w), d), words) in batch.iter().copied().zip(&decoded).zip(timed) {
+                if d.is_silence() {
+                    continue;
+                }
+                if d.resets_context() {
+                    contexts.reset(stream);
+                } else {
+                    contexts.push(stream, &d.tokens);
+                }
+                items_of_window[w] = window_items(spans[w], words)
+                    .map(|mut item| {
                         (item.start, item.end) = vad::trim_to_speech(item.start, item.end, &scores);
                         item
-                    }));
-                }
+                    })
+                    .collect();
             }
-            progress(((b + 1) * batch_size).min(spans.len()) as f32 / spans.len() as f32);
+            progress((step + 1) as f32 / streams.steps() as f32);
         }
+        let mut items: Vec<Item> = items_of_window.into_iter().flatten().collect();
         if options.tag_audio_events {
             let lang = language.as_deref().unwrap_or(self.default_language());
             let events = self.tag_events(samples, &regions, &items, lang)?;
@@ -151,12 +174,22 @@ impl WhisperEngine {
             items.sort_by(|a, b| a.start.total_cmp(&b.start));
         }
         if let (true, Some(diarizer)) = (options.diarize, &self.diarizer) {
-            let turns = diarizer.diarize(samples, &regions, options.num_speakers, options.diarization_threshold);
+            // Tighter regions than the decoder's (no padding, split at short pauses): a window
+            // half silence embeds neither speaker (docs/DIARIZATION.md).
+            let speech = diarization_regions(&scores, samples.len());
+            let turns = diarizer.diarize(samples, &speech, options.num_speakers, options.diarization_threshold);
             assign_speakers(&mut items, &turns);
         }
         let whisper_code = language.unwrap_or_else(|| self.default_language().to_owned());
         let code = iso639_1_to_3(&whisper_code).unwrap_or("und");
         Ok(assemble::transcript(items, duration, code, language_probability))
+    }
+
+    /// The caller's prompt as tokens, with the leading space Whisper's training text has.
+    fn prompt_tokens(&self, options: &TranscribeOptions) -> anyhow::Result<Vec<usize>> {
+        let Some(prompt) = options.prompt.as_deref().map(str::trim).filter(|p| !p.is_empty()) else { return Ok(Vec::new()) };
+        let bpe = self.bpe.as_ref().context("this model directory has no tokenizer.json, which prompts need")?;
+        Ok(bpe.encode(&self.tok, &format!(" {prompt}")))
     }
 
     fn default_language(&self) -> &'static str {
@@ -201,78 +234,6 @@ impl WhisperEngine {
         Ok((code, (total / weight_sum.max(1.0)) as f32))
     }
 
-    pub(super) fn prompt(&self, language: &str) -> Vec<String> {
-        let mut ids = self.tok.sot_sequence(language);
-        ids.push(self.tok.no_timestamps);
-        ids.into_iter().map(|id| self.tok.token_str(id).to_owned()).collect()
-    }
-
-    fn decode(&self, encoded: &StorageView<'_>, n: usize, language: &str) -> anyhow::Result<Vec<Decoded>> {
-        let prompts = vec![self.prompt(language); n];
-        let options = WhisperOptions {
-            beam_size: self.config.beam_size,
-            return_scores: true,
-            return_no_speech_prob: true,
-            ..WhisperOptions::default()
-        };
-        let results = self.model.generate(encoded, &prompts, &options)?;
-        Ok(results
-            .into_iter()
-            .map(|r| Decoded {
-                tokens: r.sequences_ids.into_iter().next().unwrap_or_default().into_iter().filter(|&t| self.tok.is_text(t)).collect(),
-                avg_logprob: r.scores.first().copied().unwrap_or(0.0),
-                no_speech_prob: r.no_speech_prob,
-            })
-            .collect())
-    }
-
-    /// Beam search output that repeats itself or is improbable, and is not silence.
-    fn needs_fallback(&self, d: &Decoded) -> bool {
-        !d.tokens.is_empty()
-            && !d.is_silence()
-            && (compression_ratio(&self.tok.decode(&d.tokens)) > MAX_COMPRESSION_RATIO || d.avg_logprob < MIN_AVG_LOGPROB)
-    }
-
-    /// Decodes one window again by sampling at rising temperatures; keeps the first acceptable
-    /// result, else the most probable one seen.
-    fn decode_with_fallback(&self, window: &[f32], language: &str, first: Decoded) -> anyhow::Result<Decoded> {
-        let mut windows = vec![Window { span: (0, window.len()), features: self.mel.window_features(window) }];
-        let encoded = self.encode(&mut windows)?;
-        let mut best = first;
-        for temperature in FALLBACK_TEMPERATURES {
-            let options = WhisperOptions {
-                beam_size: 1,
-                sampling_topk: 0,
-                sampling_temperature: temperature,
-                num_hypotheses: 5,
-                return_scores: true,
-                return_no_speech_prob: true,
-                ..WhisperOptions::default()
-            };
-            let result = self.model.generate(&encoded, &[self.prompt(language)], &options)?.into_iter().next();
-            let Some(r) = result else { continue };
-            let candidate = r
-                .sequences_ids
-                .into_iter()
-                .zip(r.scores)
-                .map(|(ids, score)| Decoded {
-                    tokens: ids.into_iter().filter(|&t| self.tok.is_text(t)).collect(),
-                    avg_logprob: score,
-                    no_speech_prob: r.no_speech_prob,
-                })
-                .max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob));
-            let Some(candidate) = candidate else { continue };
-            tracing::debug!(temperature, avg_logprob = candidate.avg_logprob, "fallback decode");
-            if !self.needs_fallback(&candidate) {
-                return Ok(candidate);
-            }
-            if candidate.avg_logprob > best.avg_logprob {
-                best = candidate;
-            }
-        }
-        Ok(best)
-    }
-
     fn align(&self, encoded: &StorageView<'_>, windows: &[Window], decoded: &[Decoded], language: &str) -> anyhow::Result<Vec<Vec<TimedWord>>> {
         let text_tokens: Vec<Vec<usize>> = decoded.iter().map(|d| d.tokens.clone()).collect();
         let num_frames: Vec<usize> = windows.iter().map(|w| ((w.span.1 - w.span.0) / HOP).max(1)).collect();
@@ -301,24 +262,6 @@ impl WhisperEngine {
             })
             .collect())
     }
-}
-
-impl Decoded {
-    /// Whisper's own "this window is not speech" rule.
-    fn is_silence(&self) -> bool {
-        self.no_speech_prob > NO_SPEECH_THRESHOLD && self.avg_logprob < MIN_AVG_LOGPROB
-    }
-}
-
-/// Bytes of text over bytes of its zlib compression, as Whisper measures repetition.
-fn compression_ratio(text: &str) -> f64 {
-    use std::io::Write;
-    if text.is_empty() {
-        return 0.0;
-    }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    let compressed = z.write_all(text.as_bytes()).and_then(|()| z.finish()).map_or(1, |v| v.len().max(1));
-    text.len() as f64 / compressed as f64
 }
 
 impl SpeechEngine for WhisperEngine {
@@ -405,12 +348,6 @@ fn detection_fields(r: &ct2rs::sys::DetectionResult) -> anyhow::Result<(String, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repetition_compresses_well() {
-        assert!(compression_ratio(&"the cat sat. ".repeat(30)) > MAX_COMPRESSION_RATIO);
-        assert!(compression_ratio("And so, my fellow Americans, ask not what your country can do for you.") < MAX_COMPRESSION_RATIO);
-    }
 
     #[test]
     fn caption_markup_is_recognised() {

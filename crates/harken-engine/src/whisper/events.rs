@@ -161,7 +161,7 @@ impl WhisperEngine {
         };
         let results = self
             .model
-            .generate(&encoded, &vec![self.prompt(language); n], &options)?;
+            .generate(&encoded, &vec![self.prompt(language, &[]); n], &options)?;
         Ok(results
             .into_iter()
             .map(|r| {

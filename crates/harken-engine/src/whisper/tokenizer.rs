@@ -1,8 +1,7 @@
 //! Whisper's token vocabulary: special tokens, byte-level BPE decoding, and the split of a token
 //! sequence into words that word timing needs.
 //!
-//! Only decoding is implemented: harken never sends text prompts to the model, so no BPE encoder
-//! is needed. The vocabulary comes from the model directory's `vocabulary.txt` (one token per
+//! Encoding text (for prompts) is [`super::bpe`]'s job. The vocabulary comes from the model directory's `vocabulary.txt` (one token per
 //! line, line N = token id N), the same file CTranslate2 loads.
 
 use std::collections::HashMap;
@@ -21,6 +20,8 @@ pub(crate) struct Tokenizer {
     pub(crate) sot: usize,
     pub(crate) transcribe: usize,
     pub(crate) no_timestamps: usize,
+    /// `<|startofprev|>`, which opens previous-text context in a prompt.
+    pub(crate) sot_prev: Option<usize>,
     pub(crate) multilingual: bool,
 }
 
@@ -48,13 +49,19 @@ impl Tokenizer {
         if eot >= sot {
             bail!("vocabulary has <|endoftext|> after <|startoftranscript|>: not a Whisper vocabulary");
         }
+        let sot_prev = ids.get("<|startofprev|>").copied();
         let byte_of_char = bytes_to_unicode().into_iter().map(|(b, c)| (c, b)).collect();
-        Ok(Tokenizer { tokens, ids, byte_of_char, eot, sot, transcribe, no_timestamps, multilingual })
+        Ok(Tokenizer { tokens, ids, byte_of_char, eot, sot, transcribe, no_timestamps, sot_prev, multilingual })
     }
 
     /// Token id of `<|xx|>` for a Whisper language code.
     pub(crate) fn language_token(&self, code: &str) -> Option<usize> {
         self.ids.get(&format!("<|{code}|>")).copied()
+    }
+
+    /// Id of a token written in the vocabulary's byte-level form.
+    pub(crate) fn id_of(&self, token: &str) -> Option<usize> {
+        self.ids.get(token).copied()
     }
 
     pub(crate) fn token_str(&self, id: usize) -> &str {
@@ -146,7 +153,7 @@ fn is_punctuation(s: &str) -> bool {
 }
 
 /// GPT-2's reversible map from bytes to printable characters.
-fn bytes_to_unicode() -> Vec<(u8, char)> {
+pub(crate) fn bytes_to_unicode() -> Vec<(u8, char)> {
     let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
     let mut extra = 0u32;
     (0..=255u8)
