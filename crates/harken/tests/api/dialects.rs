@@ -18,6 +18,23 @@ pub fn speech_wav(dir: &Path) -> PathBuf {
     wav
 }
 
+/// A name Whisper cannot spell unaided: espeak-ng says "Jaxon Breckenridge"; without a prompt
+/// Whisper writes e.g. "Jackson Dreckon Ridge", with [`NAME`] in its prompt it writes [`NAME`].
+pub const NAME: &str = "Jaxxon Brekkenridge";
+
+/// espeak-ng introducing the intern whose name is [`NAME`], as a WAV file in `dir`.
+pub fn name_wav(dir: &Path) -> PathBuf {
+    let wav = dir.join("name.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-s", "130", "-w"])
+        .arg(&wav)
+        .arg("Our new intern is called Jaxon Breckenridge.")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    wav
+}
+
 /// A two-channel WAV: [`SPOKEN`] on the left, another sentence on the right.
 pub fn stereo_wav(dir: &Path) -> PathBuf {
     let left = speech_wav(dir);

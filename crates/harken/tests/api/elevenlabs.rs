@@ -24,6 +24,8 @@ async fn elevenlabs_refuses_what_it_cannot_honour_in_its_error_shape() {
     let key = server.key(10.0, None);
     let wav = speech_wav(dir.path());
     let m = ("model_id", "scribe_v1");
+    let long_term = "x".repeat(51);
+    let many_terms: Vec<(&str, &str)> = std::iter::once(m).chain(std::iter::repeat_n(("keyterms", "term"), 1001)).collect();
     let (status, body) = stt(&server, None, &[m], Some(&wav)).await;
     assert_eq!((status, body["detail"]["status"].as_str()), (401, Some("invalid_api_key")), "{body}");
     let (status, body) = stt(&server, Some("hk_wrong"), &[m], Some(&wav)).await;
@@ -35,9 +37,17 @@ async fn elevenlabs_refuses_what_it_cannot_honour_in_its_error_shape() {
         (vec![m, ("cloud_storage_url", "https://example.com/a.mp3")], true, "file, cloud_storage_url: expected exactly one of them, received both"),
         (vec![m, ("cloud_storage_url", "ftp://example.com/a.mp3")], false, "cloud_storage_url: expected an http(s) URL"),
         (vec![m, ("timestamps_granularity", "syllable")], true, "timestamps_granularity: expected none, word or character, received \"syllable\""),
-        (vec![m, ("diarize", "true"), ("diarization_threshold", "0.3")], true, "diarization_threshold: expected no value"),
-        (vec![m, ("keyterms", "harken")], true, "keyterms: expected none, received 1"),
-        (vec![m, ("temperature", "0.7")], true, "temperature: expected 0"),
+        (vec![m, ("diarize", "true"), ("diarization_threshold", "0.5")], true, "diarization_threshold: expected a number from 0.1 to 0.4, received \"0.5\""),
+        (vec![m, ("diarize", "true"), ("diarization_threshold", "low")], true, "diarization_threshold: expected a number from 0.1 to 0.4, received \"low\""),
+        (vec![m, ("diarization_threshold", "0.3")], true, "diarization_threshold: expected no value unless diarize is true"),
+        (vec![m, ("diarize", "true"), ("num_speakers", "2"), ("diarization_threshold", "0.3")], true,
+            "diarization_threshold: expected no value when num_speakers is set, received 0.3 with num_speakers 2"),
+        (vec![m, ("keyterms", "harken"), ("keyterms", long_term.as_str())], true, "keyterms[1]: expected at most 50 characters"),
+        (vec![m, ("keyterms", "one two three four five six")], true, "keyterms[0]: expected at most 5 words"),
+        (vec![m, ("keyterms", "a <b>")], true, "keyterms[0]: expected no < > { } [ ] or \\ characters"),
+        (vec![m, ("keyterms", r#"["harken", 7]"#)], true, "keyterms: expected repeated text fields or one JSON list of strings"),
+        (many_terms.clone(), true, "keyterms: expected at most 1000 terms, received 1001"),
+        (vec![m, ("temperature", "2.5")], true, "temperature: expected a number from 0.0 to 2.0, received \"2.5\""),
         (vec![m, ("webhook", "true")], true, "webhook: expected a server with a speech-to-text webhook configured"),
         (vec![m, ("additional_formats", r#"[{"format":"mp3"}]"#)], true, "additional_formats[0].format: expected srt, txt"),
         (vec![m, ("additional_formats", "not json")], true, "additional_formats: expected a JSON list"),
@@ -151,4 +161,50 @@ async fn elevenlabs_multi_channel_gives_one_transcript_per_channel() {
     let right = words(transcripts[1]["text"].as_str().unwrap());
     assert!(right.contains(&"park".to_owned()) || right.contains(&"weather".to_owned()), "{right:?}");
     assert!(transcripts[1]["words"].as_array().unwrap().iter().all(|w| w["channel_index"] == 1));
+}
+
+#[tokio::test]
+async fn elevenlabs_honours_keyterms_threshold_and_temperature() {
+    let dir = temp_dir();
+    let server = Harken::start(dir.path(), &[]);
+    let key = server.key(10.0, None);
+    let name = name_wav(dir.path());
+    let m = ("model_id", "scribe_v1");
+    let (status, plain) = stt(&server, Some(&key), &[m, ("tag_audio_events", "false")], Some(&name)).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(!plain["text"].as_str().unwrap().contains("Brekkenridge"), "unaided spelling: {}", plain["text"]);
+    // The keyterms as one field holding a JSON list (curl users; the SDKs repeat the field).
+    let terms = format!(r#"["quarterly report", "{NAME}"]"#);
+    let fields = [m, ("tag_audio_events", "false"), ("keyterms", terms.as_str()), ("diarize", "true"), ("diarization_threshold", "0.3")];
+    let (status, body) = stt(&server, Some(&key), &fields, Some(&name)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["text"].as_str().unwrap().contains("Brekkenridge"), "the keyterm's spelling: {}", body["text"]);
+    let words = body["words"].as_array().unwrap();
+    assert!(words.iter().all(|w| w["speaker_id"] == "speaker_0"), "one voice, one speaker: {body}");
+    let wav = speech_wav(dir.path());
+    let (status, body) = stt(&server, Some(&key), &[m, ("tag_audio_events", "false"), ("temperature", "0.3")], Some(&wav)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(heard(body["text"].as_str().unwrap()) >= 7, "sampled at 0.3: {}", body["text"]);
+}
+
+#[tokio::test]
+async fn elevenlabs_cloud_storage_url_reads_our_own_upload_links() {
+    let dir = temp_dir();
+    // Private addresses refused: our own link (on loopback here) is read from the object store,
+    // any other loopback URL is still refused.
+    let server = Harken::start_with(dir.path(), false, &[]);
+    let key = server.key(10.0, None);
+    let wav = std::fs::read(speech_wav(dir.path())).unwrap();
+    let r = server.upload_stream(Some(&key), Some(("talk.wav", wav)), &[("uploadPath", "el")]).await;
+    let url = r["data"]["downloadUrl"].as_str().expect("an upload link").to_owned();
+    let m = ("model_id", "scribe_v1");
+    let (status, body) = stt(&server, Some(&key), &[m, ("cloud_storage_url", url.as_str()), ("tag_audio_events", "false")], None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(heard(body["text"].as_str().unwrap()) >= 7, "{}", body["text"]);
+    let host = AudioHost::start().await;
+    let other = host.url("/speech.wav");
+    let (status, body) = stt(&server, Some(&key), &[m, ("cloud_storage_url", other.as_str())], None).await;
+    assert_eq!(status, 422, "{body}");
+    let msg = body["detail"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("cloud_storage_url: download refused: 127.0.0.1 is a loopback"), "{msg}");
 }

@@ -33,8 +33,9 @@ async fn openai_refuses_bad_requests_in_its_error_shape() {
         (vec![m, ("timestamp_granularities[]", "word")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected response_format verbose_json"),
         (vec![m, ("response_format", "verbose_json"), ("timestamp_granularities[]", "char")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected word or segment"),
         (vec![m, ("language", "xx")], true, "language", "language: expected an ISO 639-1 code"),
-        (vec![m, ("prompt", "Harken, a server.")], true, "prompt", "prompt: expected no value"),
-        (vec![m, ("temperature", "0.4")], true, "temperature", "temperature: expected 0"),
+        (vec![m, ("temperature", "1.5")], true, "temperature", "temperature: expected a number from 0 to 1, received \"1.5\""),
+        (vec![m, ("temperature", "-0.1")], true, "temperature", "temperature: expected a number from 0 to 1"),
+        (vec![m, ("temperature", "warm")], true, "temperature", "temperature: expected a number from 0 to 1, received \"warm\""),
         (vec![m, ("stream", "true")], true, "stream", "stream: expected false"),
     ];
     for (fields, with_file, param, expected) in cases {
@@ -80,4 +81,24 @@ async fn openai_answers_every_response_format() {
     }
     let words = v["words"].as_array().unwrap();
     assert!(words.len() >= 7 && words[0]["word"].is_string() && words[0]["start"].is_number(), "{v}");
+}
+
+#[tokio::test]
+async fn openai_honours_prompt_and_temperature() {
+    let dir = temp_dir();
+    let server = Harken::start(dir.path(), &[]);
+    let key = server.key(10.0, None);
+    let name = name_wav(dir.path());
+    let m = ("model", "whisper-1");
+    let (status, plain) = transcribe(&server, Some(&key), &[m], Some(&name)).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(!plain["text"].as_str().unwrap().contains("Brekkenridge"), "unaided spelling: {plain}");
+    let prompt = format!("Meeting notes. Attendees: {NAME}.");
+    let (status, body) = transcribe(&server, Some(&key), &[m, ("prompt", prompt.as_str())], Some(&name)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["text"].as_str().unwrap().contains("Brekkenridge"), "the prompt's spelling: {body}");
+    let wav = speech_wav(dir.path());
+    let (status, body) = transcribe(&server, Some(&key), &[m, ("temperature", "0.3")], Some(&wav)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(heard(body["text"].as_str().unwrap()) >= 7, "sampled at 0.3: {body}");
 }
