@@ -151,3 +151,24 @@ fn binary_formats_are_not_written_to_a_terminal_but_to_a_pipe() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.stdout.starts_with(b"%PDF-"), "stdout is a pipe here, so the PDF is written to it");
 }
+
+#[test]
+fn prompt_and_temperature_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = speech(dir.path());
+    let wav = wav.to_str().unwrap();
+    let hot = harken(&["transcribe", "--model", "tiny.en", "--temperature", "1.5", wav]);
+    assert_eq!(hot.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&hot.stderr);
+    assert!(err.contains("--temperature") && err.contains("from 0 to 1"), "{err}");
+    let sampled = stdout(&harken(&["transcribe", "--model", "tiny.en", "--format", "text", "--temperature", "0.3", wav]));
+    assert!(sampled.to_lowercase().contains("morning"), "{sampled}");
+    // A name Whisper spells its own way unless the prompt shows the spelling.
+    let name = dir.path().join("name.wav");
+    tool("espeak-ng", &["-w", name.to_str().unwrap(), "Our new intern is called Jaxon Breckenridge."]);
+    let name = name.to_str().unwrap();
+    let plain = stdout(&harken(&["transcribe", "--model", "tiny.en", "--format", "text", name]));
+    assert!(!plain.contains("Brekkenridge"), "{plain}");
+    let prompted = stdout(&harken(&["transcribe", "--model", "tiny.en", "--format", "text", "--prompt", "Jaxxon Brekkenridge", name]));
+    assert!(prompted.contains("Brekkenridge"), "{prompted}");
+}
