@@ -49,6 +49,8 @@ async fn official_sdks_work_unchanged() {
         .env("HARKEN_KEY", &key)
         .env("SPEECH_WAV", dialects::speech_wav(dir.path()))
         .env("STEREO_WAV", dialects::stereo_wav(dir.path()))
+        .env("NAME_WAV", dialects::name_wav(dir.path()))
+        .env("NAME", dialects::NAME)
         .env("WEBHOOK_PORT", port.to_string())
         .env("WEBHOOK_SECRET", "whsec_sdk")
         .env("OUT_DIR", &out)

@@ -1,6 +1,6 @@
 """Calls harken through the official `openai` and `elevenlabs` Python SDKs, unchanged, and checks
 what a user of those SDKs sees. Run by `crates/harken/tests/sdk.rs`; reads HARKEN_BASE, HARKEN_KEY,
-SPEECH_WAV, STEREO_WAV, WEBHOOK_PORT, WEBHOOK_SECRET, OUT_DIR from the environment.
+SPEECH_WAV, STEREO_WAV, NAME_WAV, NAME, WEBHOOK_PORT, WEBHOOK_SECRET, OUT_DIR from the environment.
 Exits non-zero (with the failed assertion) on the first problem."""
 
 import base64
@@ -25,6 +25,9 @@ BASE = os.environ["HARKEN_BASE"]
 KEY = os.environ["HARKEN_KEY"]
 WAV = os.environ["SPEECH_WAV"]
 STEREO = os.environ["STEREO_WAV"]
+# A name Whisper spells its own way unless a prompt (or keyterm) shows the spelling.
+NAME_WAV = os.environ["NAME_WAV"]
+NAME = os.environ["NAME"]
 OUT = os.environ["OUT_DIR"]
 SPOKEN = "good morning this is a test please call me back tomorrow".split()
 
@@ -61,6 +64,18 @@ def check_openai():
         raise AssertionError("a wrong key was accepted")
     except openai.AuthenticationError as e:
         assert e.status_code == 401 and e.code == "invalid_api_key", e
+    # prompt and temperature as the SDK sends them, honoured: Whisper's previous-text prompt, sampling.
+    plain = client.audio.transcriptions.create(model="whisper-1", file=audio(NAME_WAV))
+    assert "Brekkenridge" not in plain.text, plain.text
+    p = client.audio.transcriptions.create(model="whisper-1", file=audio(NAME_WAV), prompt=f"Attendees: {NAME}.")
+    assert "Brekkenridge" in p.text, p.text
+    t = client.audio.transcriptions.create(model="whisper-1", file=audio(), temperature=0.2)
+    assert heard(t.text) >= 7, t.text
+    try:
+        client.audio.transcriptions.create(model="whisper-1", file=audio(), temperature=1.5)
+        raise AssertionError("temperature 1.5 was accepted")
+    except openai.BadRequestError as e:
+        assert e.status_code == 400 and e.param == "temperature" and "from 0 to 1" in e.message, e
     try:
         client.audio.transcriptions.create(model="whisper-1", file=audio(), response_format="xml")
         raise AssertionError("response_format xml was accepted")
@@ -146,11 +161,31 @@ def check_elevenlabs():
         raise AssertionError("a wrong key was accepted")
     except ElevenLabsApiError as e:
         assert e.status_code == 401 and e.body["detail"]["status"] == "invalid_api_key", e
+    # keyterms (a list: repeated form fields), diarization_threshold and temperature, honoured.
+    k = client.speech_to_text.convert(
+        model_id="scribe_v2",
+        file=audio(NAME_WAV),
+        keyterms=["quarterly report", NAME],
+        diarize=True,
+        diarization_threshold=0.3,
+        tag_audio_events=False,
+    )
+    assert "Brekkenridge" in k.text, k.text
+    assert all(w.speaker_id == "speaker_0" for w in k.words if w.type == "word"), k.words
+    t = client.speech_to_text.convert(model_id="scribe_v1", file=audio(), temperature=0.2, tag_audio_events=False)
+    assert heard(t.text) >= 7, t.text
     try:
-        client.speech_to_text.convert(model_id="scribe_v1", file=audio(), keyterms=["harken"])
-        raise AssertionError("keyterms were accepted")
+        client.speech_to_text.convert(model_id="scribe_v1", file=audio(), keyterms=["harken", "x" * 51])
+        raise AssertionError("a 51-character keyterm was accepted")
     except UnprocessableEntityError as e:
-        assert e.body["detail"]["message"].startswith("keyterms:"), e.body
+        assert e.body["detail"]["message"].startswith("keyterms[1]: expected at most 50 characters"), e.body
+    try:
+        client.speech_to_text.convert(
+            model_id="scribe_v1", file=audio(), diarize=True, num_speakers=2, diarization_threshold=0.3
+        )
+        raise AssertionError("diarization_threshold with num_speakers was accepted")
+    except UnprocessableEntityError as e:
+        assert e.body["detail"]["message"].startswith("diarization_threshold: expected no value when num_speakers"), e.body
     try:
         client.speech_to_text.transcripts.get("task_unknown")
         raise AssertionError("an unknown transcript was found")
