@@ -33,9 +33,14 @@ impl Harken {
     }
 
     pub fn start_with(data_dir: &Path, allow_private: bool, extra: &[&str]) -> Harken {
+        Self::start_env(data_dir, allow_private, extra, &[])
+    }
+
+    /// Like [`Harken::start_with`], with extra environment variables for the server.
+    pub fn start_env(data_dir: &Path, allow_private: bool, extra: &[&str], env: &[(&str, &str)]) -> Harken {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--model", "tiny.en", "--data-dir"]).arg(data_dir);
-        cmd.args(extra).env_remove("HARKEN_ALLOW_PRIVATE_URLS");
+        cmd.args(extra).env_remove("HARKEN_ALLOW_PRIVATE_URLS").envs(env.iter().copied());
         if allow_private {
             cmd.arg("--allow-private-urls");
         }
@@ -334,4 +339,89 @@ pub fn recognised(record: &Value) -> (usize, usize) {
     let spoken: Vec<String> =
         SPOKEN.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()).collect();
     (spoken.iter().filter(|w| heard.contains(w)).count(), spoken.len())
+}
+
+/// moto's S3 server on a loopback port (from the venv `scripts/install-deps` makes,
+/// `~/.cache/harken-moto-venv`, or `HARKEN_MOTO_SERVER`), with one bucket; stopped when dropped.
+pub struct S3 {
+    child: Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl S3 {
+    pub fn start(bucket: &str) -> S3 {
+        let bin = std::env::var("HARKEN_MOTO_SERVER").unwrap_or_else(|_| {
+            format!("{}/.cache/harken-moto-venv/bin/moto_server", std::env::var("HOME").unwrap_or_default())
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("moto's server must be installed at {bin} (scripts/install-deps does it): {e}"));
+        let s3 = S3 { child, endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.to_owned() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not listen on port {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // object_store creates no buckets; moto checks no signatures, so a plain PUT does.
+        use std::io::{Read as _, Write as _};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            conn,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "creating the bucket: {answer}");
+        s3
+    }
+
+    /// The flags and environment that point a node at this bucket (under `prefix`).
+    pub fn node_args(&self, prefix: &str) -> Vec<String> {
+        vec![
+            "--object-store-url".into(),
+            format!("s3://{}/{prefix}", self.bucket),
+            "--s3-endpoint".into(),
+            self.endpoint.clone(),
+        ]
+    }
+
+    pub const ENV: [(&'static str, &'static str); 3] =
+        [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")];
+
+    /// Keys of the bucket's objects under `prefix` (moto answers unsigned ListObjectsV2).
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let url = format!("{}/{}?list-type=2&prefix={prefix}", self.endpoint, self.bucket);
+        let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
+        xml.split("<Key>").skip(1).filter_map(|rest| rest.split("</Key>").next()).map(str::to_owned).collect()
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under `dir`, as paths relative to it.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out
 }

@@ -2,14 +2,19 @@
 //! per test on `HARKEN_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/postgres`, dropped
 //! after). API nodes (`serve --role api`) take tasks, worker nodes (`harken worker`) run them;
 //! a worker killed with SIGKILL loses its task to another; 200 tasks over three workers are each
-//! run to success once and charged once.
+//! run to success once and charged once. With an S3 object store (moto on loopback) and no shared
+//! data dir, files received by an API node reach the workers, and a retry after a worker's death
+//! reads the audio the dead worker downloaded instead of downloading it again.
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::response::IntoResponse as _;
 use harken_store::{PostgresStore, Store};
 use serde_json::{json, Value};
 
@@ -78,12 +83,20 @@ struct WorkerNode {
 
 impl WorkerNode {
     fn start(dir: &Path, db: &TestDb, lease_secs: u64) -> WorkerNode {
+        Self::start_with(dir, db, lease_secs, &["--allow-private-urls".to_owned()], &[])
+    }
+
+    /// A worker with `extra` flags and `env` (private URLs refused unless `extra` allows them).
+    fn start_with(dir: &Path, db: &TestDb, lease_secs: u64, extra: &[String], env: &[(&str, &str)]) -> WorkerNode {
         std::fs::create_dir_all(dir).unwrap();
         let log = dir.join("worker.log");
         let mut cmd = Command::new(BIN);
-        cmd.args(["worker", "--model", "tiny.en", "--database-url", &db.url, "--no-migrate", "--allow-private-urls"])
+        cmd.args(["worker", "--model", "tiny.en", "--database-url", &db.url, "--no-migrate"])
             .args(["--lease-secs", &lease_secs.to_string(), "--threads", "1", "--data-dir"])
             .arg(dir)
+            .args(extra)
+            .env_remove("HARKEN_ALLOW_PRIVATE_URLS")
+            .envs(env.iter().copied())
             .env("HARKEN_LOG", "info")
             .env("NO_COLOR", "1")
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
@@ -305,4 +318,119 @@ async fn two_hundred_tasks_over_three_workers_none_lost_none_twice() {
         "scaleout: {TASKS} tasks over 3 workers in {elapsed:.1?}, per worker {per_worker:?}, {mean_ms} ms per task"
     );
     store.close().await;
+}
+
+/// An API node and a worker node sharing only the database and an S3 bucket (each its own data
+/// dir): a Kie stream upload used as `audio_url`, and an ElevenLabs request with a file, are both
+/// transcribed by the worker, which refuses private URLs, so it read them from the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_reach_a_worker_on_another_machine_through_s3() {
+    let db = TestDb::create();
+    let s3 = S3::start("harken-files");
+    let root = temp_dir();
+    let s3_args = s3.node_args("cluster");
+    let mut api_args: Vec<&str> = vec!["--role", "api", "--database-url", &db.url, "--no-migrate"];
+    api_args.extend(s3_args.iter().map(String::as_str));
+    let api = Harken::start_env(&root.path().join("api"), false, &api_args, &S3::ENV);
+    let _worker = WorkerNode::start_with(&root.path().join("worker"), &db, 30, &s3_args, &S3::ENV);
+    let key = db.key(100.0, None);
+    let wav = std::fs::read(crate::dialects::speech_wav(root.path())).unwrap();
+
+    let r = api.upload_stream(Some(&key), Some(("talk.wav", wav.clone())), &[("uploadPath", "meetings")]).await;
+    assert_eq!(r["code"], 200, "{r}");
+    let file_id = r["data"]["fileId"].as_str().unwrap();
+    let url = r["data"]["downloadUrl"].as_str().unwrap();
+    assert_eq!(
+        s3.keys("cluster/uploads/").await,
+        [format!("cluster/uploads/{file_id}")],
+        "the bytes are in the bucket"
+    );
+    // Served from the bucket, ranges included.
+    let part = reqwest::Client::new().get(url).header("range", "bytes=0-3").send().await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 0-3/{}", wav.len()));
+    assert_eq!(part.bytes().await.unwrap().as_ref(), b"RIFF");
+    let whole = reqwest::get(url).await.unwrap();
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), wav.as_slice());
+
+    let task = api.submit(&key, &task_body(url, None)).await;
+    let (record, _) = api.wait_final(&key, &task, Duration::from_secs(180)).await;
+    assert_eq!(record["state"], "success", "{record}");
+    let (heard, spoken) = recognised(&record);
+    assert!(heard * 3 >= spoken * 2, "heard {heard} of {spoken} words: {record}");
+
+    let form = crate::dialects::form(&[("model_id", "scribe_v1")], Some(&root.path().join("speech.wav")));
+    let req = crate::dialects::client().post(format!("{}/v1/speech-to-text", api.base)).header("xi-api-key", &key);
+    let (status, body) = crate::dialects::send(req.multipart(form)).await;
+    assert_eq!(status, 200, "{body}");
+    let heard = crate::dialects::heard(body["text"].as_str().unwrap());
+    assert!(heard * 3 >= crate::dialects::words(SPOKEN).len() * 2, "heard {heard} words: {body}");
+    // The request's audio went through the bucket and was deleted when its task ended.
+    assert_eq!(s3.keys("cluster/requests/").await, Vec::<String>::new());
+    for node in ["api", "worker"] {
+        let stored: Vec<String> = files_under(&root.path().join(node))
+            .into_iter()
+            .filter(|f| !f.ends_with(".log") && !f.starts_with("tmp/"))
+            .collect();
+        assert!(stored.is_empty(), "the {node} node kept bytes in its data dir: {stored:?}");
+    }
+}
+
+/// A loopback host that serves a recording once (then 404), counting requests.
+async fn one_shot_audio(wav: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    let app = axum::Router::new().route(
+        "/once.wav",
+        axum::routing::get(move || {
+            let (count, wav) = (count.clone(), wav.clone());
+            async move {
+                match count.fetch_add(1, Ordering::SeqCst) {
+                    0 => ([("content-type", "audio/wav")], wav).into_response(),
+                    _ => axum::http::StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/once.wav", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, served)
+}
+
+/// A worker downloads a task's audio and is killed mid-task; the URL no longer answers, yet the
+/// worker that takes the task over succeeds: it reads the copy the first one kept in the bucket,
+/// which is deleted once the task has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_reads_the_audio_the_dead_worker_downloaded() {
+    let db = TestDb::create();
+    let s3 = S3::start("harken-retry");
+    let root = temp_dir();
+    let wav = std::fs::read(crate::dialects::speech_wav(root.path())).unwrap();
+    let (url, served) = one_shot_audio(wav).await;
+    let mut worker_args = s3.node_args("n");
+    worker_args.push("--allow-private-urls".to_owned());
+    let mut api_args: Vec<&str> = vec!["--role", "api", "--database-url", &db.url, "--no-migrate"];
+    let s3_args = s3.node_args("n");
+    api_args.extend(s3_args.iter().map(String::as_str));
+    let api = Harken::start_env(&root.path().join("api"), false, &api_args, &S3::ENV);
+    let mut first = WorkerNode::start_with(&root.path().join("w1"), &db, 3, &worker_args, &S3::ENV);
+    let key = db.key(100.0, None);
+    let task = api.submit(&key, &task_body(&url, None)).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while api.record(&key, &task).await["data"]["state"] != "generating" {
+        assert!(Instant::now() < deadline, "the task never started generating");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s3.keys("n/fetched/").await, [format!("n/fetched/{task}")], "the download is kept for a retry");
+    first.kill9();
+    let _second = WorkerNode::start_with(&root.path().join("w2"), &db, 3, &worker_args, &S3::ENV);
+    let (record, _) = api.wait_final(&key, &task, Duration::from_secs(180)).await;
+    assert_eq!(record["state"], "success", "{record}");
+    let (heard, spoken) = recognised(&record);
+    assert!(heard * 3 >= spoken * 2, "heard {heard} of {spoken} words: {record}");
+    assert_eq!(served.load(Ordering::SeqCst), 1, "the audio was downloaded once");
+    let attempts = db.store().await.task(&task).await.unwrap().unwrap().attempts;
+    assert_eq!(attempts, 2, "the second worker ran the task again");
+    assert_eq!(s3.keys("n/fetched/").await, Vec::<String>::new(), "the kept copy is deleted once the task ended");
 }

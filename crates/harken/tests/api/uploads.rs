@@ -258,9 +258,22 @@ async fn bad_uploads_are_refused_naming_the_field() {
         .json(&json!({"uploadPath": "p"}));
     let r = json_answer(not_multipart).await;
     assert!(r["msg"].as_str().unwrap().starts_with("body: expected multipart/form-data"), "{r}");
-    // Nothing refused left bytes behind.
-    let stored = std::fs::read_dir(dir.path().join("files/uploads")).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(stored, 0);
+    // An ElevenLabs request refused after its file arrived: the file is deleted at once.
+    let form = crate::dialects::form(&[("model_id", "whisper-1")], Some(&crate::dialects::speech_wav(dir.path())));
+    let req = crate::dialects::client().post(format!("{}/v1/speech-to-text", server.base)).header("xi-api-key", &key);
+    let (status, body) = crate::dialects::send(req.multipart(form)).await;
+    assert_eq!(status, 422, "{body}");
+    // Nothing refused left bytes behind in the object store (`<data dir>/files`), not even a
+    // staging file of an aborted upload.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stored = files_under(&dir.path().join("files"));
+        if stored.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "refused uploads left {stored:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
