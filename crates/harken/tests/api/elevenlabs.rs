@@ -67,7 +67,7 @@ async fn elevenlabs_refuses_what_it_cannot_honour_in_its_error_shape() {
     let url = format!("{}/v1/speech-to-text/transcripts/task_nope", server.base);
     let (status, body) = send(client().get(url).header("xi-api-key", &key)).await;
     assert_eq!((status, body["detail"]["status"].as_str()), (404, Some("transcript_not_found")), "{body}");
-    let requests = std::fs::read_dir(dir.path().join("requests")).map(|d| d.count()).unwrap_or(0);
+    let requests = std::fs::read_dir(dir.path().join("files/requests")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(requests, 0, "refused uploads are not kept");
 }
 
