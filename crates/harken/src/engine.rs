@@ -28,9 +28,10 @@ pub struct EngineArgs {
     /// Precision of the weights at run time.
     #[arg(long, env = "HARKEN_COMPUTE_TYPE", default_value = "int8")]
     pub compute_type: String,
-    /// Show each speech window the text decoded just before it (names keep their spelling
-    /// across windows); `false` decodes every window on its own.
-    #[arg(long, env = "HARKEN_PREVIOUS_TEXT", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Show each speech window the text decoded just before it, as faster-whisper does. Off by
+    /// default: on our benchmark it set off a repetition loop in a long recording and changed
+    /// nothing else (docs/BENCHMARKS.md).
+    #[arg(long, env = "HARKEN_PREVIOUS_TEXT", default_value_t = false, action = clap::ArgAction::Set)]
     pub previous_text: bool,
     /// Voice activity detector: `silero` (Silero VAD, fetched with the model) or `earshot`
     /// (embedded, no download).

@@ -20,7 +20,9 @@ const STFT_STRIDE: usize = 128;
 const BINS: usize = N_FFT / 2 + 1;
 const HIDDEN: usize = 128;
 
-/// A 1-D convolution with kernel 3 and padding 1.
+/// A 1-D convolution with kernel 3 and padding 1. Weights are kept as `[output][tap][input]`
+/// and activations time-major (`[time][channel]`), so every inner product runs over contiguous
+/// memory and vectorises.
 struct Conv {
     weight: Vec<f32>,
     bias: Vec<f32>,
@@ -30,13 +32,25 @@ struct Conv {
 }
 
 impl Conv {
-    /// `x` is `inputs × len`, row-major; returns `outputs × out_len` after ReLU.
+    /// From PyTorch's `[output][input][tap]` layout.
+    fn new(torch_weight: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize, stride: usize) -> Self {
+        let mut weight = vec![0.0f32; torch_weight.len()];
+        for o in 0..outputs {
+            for i in 0..inputs {
+                for k in 0..3 {
+                    weight[(o * 3 + k) * inputs + i] = torch_weight[(o * inputs + i) * 3 + k];
+                }
+            }
+        }
+        Conv { weight, bias, inputs, outputs, stride }
+    }
+
+    /// `x` is `len × inputs`; returns `out_len × outputs` after ReLU.
     fn forward_relu(&self, x: &[f32], len: usize) -> (Vec<f32>, usize) {
         let out_len = (len + 2 - 3) / self.stride + 1;
         let mut y = vec![0.0f32; self.outputs * out_len];
-        for o in 0..self.outputs {
-            let w = &self.weight[o * self.inputs * 3..(o + 1) * self.inputs * 3];
-            for t in 0..out_len {
+        for t in 0..out_len {
+            for o in 0..self.outputs {
                 let mut acc = self.bias[o];
                 for k in 0..3 {
                     let pos = (t * self.stride + k) as isize - 1;
@@ -44,9 +58,10 @@ impl Conv {
                         continue;
                     }
                     let pos = pos as usize;
-                    acc += (0..self.inputs).map(|i| w[i * 3 + k] * x[i * len + pos]).sum::<f32>();
+                    let w = &self.weight[(o * 3 + k) * self.inputs..(o * 3 + k + 1) * self.inputs];
+                    acc += dot(w, &x[pos * self.inputs..(pos + 1) * self.inputs]);
                 }
-                y[o * out_len + t] = acc.max(0.0);
+                y[t * self.outputs + o] = acc.max(0.0);
             }
         }
         (y, out_len)
@@ -75,13 +90,8 @@ impl Silero {
         let bytes = std::fs::read(path).with_context(|| format!("reading the VAD model {}", path.display()))?;
         let mut t = read_safetensors(&bytes).with_context(|| format!("reading {}", path.display()))?;
         let mut conv = |n: usize, inputs: usize, outputs: usize, stride: usize| -> anyhow::Result<Conv> {
-            Ok(Conv {
-                weight: take(&mut t, &format!("conv{n}.weight"), outputs * inputs * 3)?,
-                bias: take(&mut t, &format!("conv{n}.bias"), outputs)?,
-                inputs,
-                outputs,
-                stride,
-            })
+            let weight = take(&mut t, &format!("conv{n}.weight"), outputs * inputs * 3)?;
+            Ok(Conv::new(weight, take(&mut t, &format!("conv{n}.bias"), outputs)?, inputs, outputs, stride))
         };
         let convs = [conv(1, BINS, 128, 1)?, conv(2, 128, 64, 2)?, conv(3, 64, 64, 2)?, conv(4, 64, HIDDEN, 1)?];
         let stft = take(&mut t, "stft_conv.weight", 2 * BINS * N_FFT)?;
@@ -128,7 +138,7 @@ impl Silero {
             for b in 0..BINS {
                 let re = dot(&self.stft[b * N_FFT..(b + 1) * N_FFT], x);
                 let im = dot(&self.stft[(BINS + b) * N_FFT..(BINS + b + 1) * N_FFT], x);
-                mag[b * frames + f] = (re * re + im * im).sqrt();
+                mag[f * BINS + b] = (re * re + im * im).sqrt();
             }
         }
         let (mut x, mut len) = (mag, frames);

@@ -35,7 +35,8 @@ pub struct EngineConfig {
     pub compute_type: String,
     /// Resemblyzer's `pretrained.pt` (GE2E speaker encoder); without it `diarize` is refused.
     pub speaker_model: Option<PathBuf>,
-    /// Show each window the text of the window before it (see `streams`).
+    /// Show each window the text of the window before it (see `streams`). Off by default:
+    /// measured, it raised WER on our benchmark (docs/BENCHMARKS.md).
     pub condition_on_previous_text: bool,
     /// Silero VAD's `silero_vad_16k.safetensors`; without it the embedded earshot VAD runs.
     pub vad_model: Option<PathBuf>,
@@ -51,7 +52,7 @@ impl EngineConfig {
             batch_size: 4,
             compute_type: "int8".to_owned(),
             speaker_model: None,
-            condition_on_previous_text: true,
+            condition_on_previous_text: false,
             vad_model: None,
         }
     }
