@@ -4,16 +4,49 @@
 
 use std::collections::HashMap;
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::Multipart;
 use harken_store::blobs::Blobs;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::files::task_audio;
 use crate::jobs::PendingUpload;
-use crate::ApiError;
+use crate::{ApiError, AppState};
 
 /// Largest text field, and largest sum of all text fields, in bytes.
 const MAX_TEXT_FIELD: usize = 256 * 1024;
 const MAX_TEXT_TOTAL: usize = 1024 * 1024;
+
+/// A synchronous request (ElevenLabs, OpenAI) received: its place among `--max-sync-requests`,
+/// the id of the task it becomes, and its form with the audio already in the object store.
+pub(crate) struct Received {
+    /// Held until the answer is sent; dropping it frees the place.
+    pub slot: OwnedSemaphorePermit,
+    pub task_id: String,
+    pub form: Form,
+}
+
+/// Takes a place among the synchronous requests, then reads the form. The place is taken before
+/// the upload is read, so a full server refuses at once instead of first swallowing the audio.
+/// `when_busy` ends the refusal's message: what the client can do instead of waiting.
+pub(crate) async fn receive(
+    state: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+    when_busy: &str,
+) -> Result<Received, ApiError> {
+    let multipart = multipart.map_err(|e| ApiError::BadRequest(format!("body: expected multipart/form-data ({e})")))?;
+    let slot = state.sync_slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::RateLimited(format!(
+            "server busy: {} requests are already waiting for their transcripts (--max-sync-requests); {when_busy}",
+            state.config.max_sync_requests
+        ))
+    })?;
+    let task_id = harken_store::new_id("task");
+    tracing::Span::current().record("task.id", task_id.as_str());
+    let max_bytes = state.config.max_audio_mb * 1024 * 1024;
+    let form = Form::read(multipart, &state.files.blobs, &task_id, max_bytes).await?;
+    Ok(Received { slot, task_id, form })
+}
 
 /// The fields of a form. Repeated names (`keyterms`, `timestamp_granularities[]`) keep every value.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use axum::response::IntoResponse as _;
 use harken_engine::{EngineError, Progress, SpeechEngine, TranscribeOptions};
 use harken_server::{DatabaseUrl, Role, ServerConfig};
 use harken_store::{PostgresStore, Store};
+use harken_testkit::{TestDb, S3};
 use harken_types::{Transcript, Word, WordKind};
 use serde_json::{json, Value};
 
@@ -45,86 +46,6 @@ impl SpeechEngine for FakeEngine {
     }
 }
 
-fn admin_url() -> String {
-    std::env::var("HARKEN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn psql(sql: &str) {
-    let out = Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &admin_url(), "-c", sql]).output();
-    let out = out.expect("psql is installed (scripts/install-deps installs postgresql-client)");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A database that exists while this value lives.
-struct TestDb {
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    fn create() -> TestDb {
-        let name = format!("harken_test_{}", harken_store::new_id("db").to_lowercase().replace("db_", ""));
-        psql(&format!("CREATE DATABASE {name}"));
-        let server = admin_url().rsplit_once('/').expect("a URL with a database path").0.to_owned();
-        TestDb { url: format!("{server}/{name}"), name }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
-}
-
-/// moto's S3 server with one bucket; stopped when dropped.
-struct S3 {
-    child: Child,
-    endpoint: String,
-    bucket: String,
-}
-
-impl S3 {
-    fn start(bucket: &str) -> S3 {
-        let bin = std::env::var("HARKEN_MOTO_SERVER").unwrap_or_else(|_| {
-            format!("{}/.cache/harken-moto-venv/bin/moto_server", std::env::var("HOME").unwrap_or_default())
-        });
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("moto's server must be installed at {bin} (scripts/install-deps does it): {e}"));
-        let s3 = S3 { child, endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.to_owned() };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen on port {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        s3
-    }
-
-    /// object_store creates no buckets; moto checks no signatures.
-    async fn create_bucket(&self) {
-        let resp = reqwest::Client::new().put(format!("{}/{}", self.endpoint, self.bucket)).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "creating the bucket");
-    }
-
-    /// Object keys under `prefix` (unsigned ListObjectsV2, which moto answers).
-    async fn keys(&self, prefix: &str) -> Vec<String> {
-        let url = format!("{}/{}?list-type=2&prefix={prefix}", self.endpoint, self.bucket);
-        let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
-        xml.split("<Key>").skip(1).filter_map(|rest| rest.split("</Key>").next()).map(str::to_owned).collect()
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One node: `harken_server::run` with its own data dir and its own runtime, as if it were a
 /// process of its own (shutting the runtime down stops every task of the node at once, like a
 /// `kill -9`), on the shared database and bucket.
@@ -138,9 +59,9 @@ struct Node {
 impl Node {
     async fn start(role: Role, dir: &Path, db: &TestDb, s3: &S3, hold: Arc<AtomicBool>) -> Node {
         // The standard AWS variables, as a deployment sets them (the same values for every test).
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-        std::env::set_var("AWS_REGION", "us-east-1");
+        for (name, value) in S3::ENV {
+            std::env::set_var(name, value);
+        }
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.into(),
@@ -264,7 +185,6 @@ fn stored_files(dir: &Path) -> Vec<String> {
 async fn files_received_by_the_api_node_are_read_by_a_worker_through_s3() {
     let db = TestDb::create();
     let s3 = S3::start("harken-nodes");
-    s3.create_bucket().await;
     let root = tempfile::tempdir().unwrap();
     let go = Arc::new(AtomicBool::new(false));
     let api = Node::start(Role::Api, &root.path().join("api"), &db, &s3, go.clone()).await;
@@ -349,7 +269,6 @@ async fn one_shot_audio(wav: Vec<u8>) -> (String, Arc<AtomicUsize>) {
 async fn a_retry_on_another_worker_reads_the_kept_download() {
     let db = TestDb::create();
     let s3 = S3::start("harken-retry");
-    s3.create_bucket().await;
     let root = tempfile::tempdir().unwrap();
     let (url, served) = one_shot_audio(speech_wav(root.path())).await;
     let (busy, free) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(false)));

@@ -3,62 +3,19 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use harken_store::blobs::Blobs;
-
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto() -> Moto {
-    let bin = std::env::var("HARKEN_MOTO_SERVER").unwrap_or_else(|_| {
-        format!("{}/.cache/harken-moto-venv/bin/moto_server", std::env::var("HOME").unwrap_or_default())
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("moto's server must be installed at {bin} (scripts/install-deps does it): {e}"));
-    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen on port {port} within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    moto
-}
-
-/// `PUT /<bucket>`: object_store does not create buckets, and moto does not check signatures.
-fn create_bucket(endpoint: &str, bucket: &str) {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "bucket creation: {answer}");
-}
+use harken_testkit::S3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_put_get_list_delete_on_a_real_s3_compatible_server() {
-    let moto = start_moto();
-    create_bucket(&moto.endpoint, "harken-test");
+    let moto = S3::start("harken-test");
     // The standard AWS variables, as a deployment would set them.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    std::env::set_var("AWS_REGION", "us-east-1");
+    for (name, value) in S3::ENV {
+        std::env::set_var(name, value);
+    }
     let blobs = Blobs::from_url("s3://harken-test/node-files", Some(&moto.endpoint)).unwrap();
     assert!(blobs.describe().starts_with("s3://harken-test/node-files"), "{}", blobs.describe());
 
@@ -103,11 +60,10 @@ fn open_multipart_uploads(endpoint: &str, bucket: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_streamed_writes_publish_on_finish_abort_when_dropped_and_read_by_range() {
-    let moto = start_moto();
-    create_bucket(&moto.endpoint, "harken-writes");
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    std::env::set_var("AWS_REGION", "us-east-1");
+    let moto = S3::start("harken-writes");
+    for (name, value) in S3::ENV {
+        std::env::set_var(name, value);
+    }
     let blobs = Blobs::from_url("s3://harken-writes", Some(&moto.endpoint)).unwrap();
     let chunk = Bytes::from((0..1024 * 1024).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
     let parts = harken_store::blobs::PART_BYTES / chunk.len() + 3;

@@ -7,56 +7,7 @@ mod suite;
 use std::sync::Arc;
 
 use harken_store::{ManualClock, PostgresStore, Store};
-use sqlx::Connection as _;
-
-fn admin_url() -> String {
-    std::env::var("HARKEN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A database that exists while this value lives.
-struct TestDb {
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create() -> TestDb {
-        let admin = admin_url();
-        let name = format!("harken_test_{:016x}", rand_u64());
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL must run at {admin} for these tests (scripts/test starts it): {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("CREATE DATABASE");
-        let _ = conn.close().await;
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&name);
-        TestDb { name, url: url.to_string() }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime: drop the database from a thread of its own.
-        let (admin, name) = (admin_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    h.finish()
-}
+use harken_testkit::TestDb;
 
 async fn open(db: &TestDb, clock: Arc<ManualClock>) -> PostgresStore {
     let store = PostgresStore::connect_with(&db.url, clock, 8).await.expect("connects to the test database");
@@ -65,7 +16,7 @@ async fn open(db: &TestDb, clock: Arc<ManualClock>) -> PostgresStore {
 }
 
 async fn fixture() -> suite::Fixture {
-    let db = TestDb::create().await;
+    let db = TestDb::create();
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let store = open(&db, clock.clone()).await;
     suite::Fixture { store: Arc::new(store), clock, _dir: Box::new(db) }
@@ -75,7 +26,7 @@ suite::store_suite!(fixture);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrating_twice_and_from_two_nodes_at_once_is_harmless() {
-    let db = TestDb::create().await;
+    let db = TestDb::create();
     let clock = Arc::new(ManualClock::new(0));
     let (a, b) = tokio::join!(open(&db, clock.clone()), open(&db, clock.clone()));
     a.migrate().await.unwrap();
@@ -89,7 +40,7 @@ async fn migrating_twice_and_from_two_nodes_at_once_is_harmless() {
 async fn watchers_wake_on_new_and_requeued_tasks_and_callbacks() {
     use harken_store::{Credits, NewKey, NewTask, Wake};
     use std::time::Duration;
-    let db = TestDb::create().await;
+    let db = TestDb::create();
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let (api, worker) = (open(&db, clock.clone()).await, open(&db, clock.clone()).await);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -128,7 +79,7 @@ async fn separate_pools_racing_claims_and_finishes_charge_once() {
     // finished by its claimer and also (racing) by a second caller pretending to be it.
     use harken_store::{Credits, NewKey, NewTask};
     use std::time::Duration;
-    let db = TestDb::create().await;
+    let db = TestDb::create();
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let nodes = [open(&db, clock.clone()).await, open(&db, clock.clone()).await, open(&db, clock.clone()).await];
     let key =

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::request::{self, AnswerOptions};
 use super::{response, ElevenLabsError};
 use crate::jobs::{self, Dialect, Job, JobResult, Submission};
-use crate::multipart::{wrap_pcm_as_wav, Form};
+use crate::multipart::{self, wrap_pcm_as_wav, Received};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -52,18 +52,7 @@ async fn create_transcript(
         return Err(ApiError::Draining.into());
     }
     let key = authenticate(&state, &headers).await?;
-    let multipart = multipart.map_err(|e| ApiError::BadRequest(format!("body: expected multipart/form-data ({e})")))?;
-    // Taken before the upload is read, so a full server does not first swallow the audio.
-    let slot = state.sync_slots.clone().try_acquire_owned().map_err(|_| {
-        ApiError::RateLimited(format!(
-            "server busy: {} requests are already waiting for their transcripts (--max-sync-requests); retry shortly or use webhook=true",
-            state.config.max_sync_requests
-        ))
-    })?;
-    let task_id = harken_store::new_id("task");
-    tracing::Span::current().record("task.id", task_id.as_str());
-    let max_bytes = state.config.max_audio_mb * 1024 * 1024;
-    let form = Form::read(multipart, &state.files.blobs, &task_id, max_bytes).await?;
+    let Received { slot, task_id, form } = multipart::receive(&state, multipart, "retry shortly or use webhook=true").await?;
     let valid = request::parse(&form, &state.config)?;
     let mut upload = form.file.map(|f| f.pending);
     if let (Some(u), true) = (&upload, valid.pcm) {

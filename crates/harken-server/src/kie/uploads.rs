@@ -72,13 +72,7 @@ async fn upload_file_stream(
         .ok_or_else(|| ApiError::BadRequest("file: expected a file field with the audio, received none".to_owned()))?;
     let upload_path = valid_upload_path(upload_path.as_deref())?;
     let file_name = valid_file_name(file_name.as_deref())?;
-    let meta = NewUpload {
-        key_id: key.id,
-        upload_path,
-        file_name: file_name.or_else(|| original.clone()),
-        original_name: original,
-    };
-    keep(&state, &headers, received, meta).await
+    keep(&state, &headers, received, upload_meta(key.id, upload_path, file_name, original)).await
 }
 
 #[tracing::instrument(name = "upload_file_url", skip_all, fields(key.id, file.id))]
@@ -98,13 +92,7 @@ async fn upload_file_url(
     let (dir, fetched) = state.files.fetch_upload(url).await?;
     let received = Received::fetched(dir, fetched);
     let original = original_name_of_url(url);
-    let meta = NewUpload {
-        key_id: key.id,
-        upload_path,
-        file_name: file_name.or_else(|| original.clone()),
-        original_name: original,
-    };
-    keep(&state, &headers, received, meta).await
+    keep(&state, &headers, received, upload_meta(key.id, upload_path, file_name, original)).await
 }
 
 #[tracing::instrument(name = "upload_file_base64", skip_all, fields(key.id, file.id))]
@@ -130,8 +118,14 @@ async fn upload_file_base64(
     let mut incoming = state.files.incoming("base64Data")?;
     incoming.write(bytes.into()).await?;
     let received = incoming.finish()?;
-    let meta = NewUpload { key_id: key.id, upload_path, original_name: file_name.clone(), file_name };
-    keep(&state, &headers, received, meta).await
+    // Base64 has no name of its own: the one asked for is the original too.
+    keep(&state, &headers, received, upload_meta(key.id, upload_path, file_name.clone(), file_name)).await
+}
+
+/// What is kept about an upload: it is listed under the `fileName` asked for, else under the
+/// name it came with (the form's file name, the URL's last segment).
+fn upload_meta(key_id: String, upload_path: String, file_name: Option<String>, original: Option<String>) -> NewUpload {
+    NewUpload { key_id, upload_path, file_name: file_name.or_else(|| original.clone()), original_name: original }
 }
 
 /// Stores the upload and answers Kie's success body.

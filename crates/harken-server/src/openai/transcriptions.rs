@@ -9,7 +9,7 @@ use harken_store::ApiKey;
 
 use super::{request, response, OpenAiError};
 use crate::jobs::{self, JobResult, Submission};
-use crate::multipart::Form;
+use crate::multipart::{self, Received};
 use crate::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -48,17 +48,7 @@ async fn create_transcription(
         return Err(ApiError::Draining.into());
     }
     let key = authenticate(&state, &headers).await?;
-    let multipart = multipart.map_err(|e| ApiError::BadRequest(format!("body: expected multipart/form-data ({e})")))?;
-    let _slot = state.sync_slots.clone().try_acquire_owned().map_err(|_| {
-        ApiError::RateLimited(format!(
-            "server busy: {} requests are already waiting for their transcripts (--max-sync-requests); retry shortly",
-            state.config.max_sync_requests
-        ))
-    })?;
-    let task_id = harken_store::new_id("task");
-    tracing::Span::current().record("task.id", task_id.as_str());
-    let max_bytes = state.config.max_audio_mb * 1024 * 1024;
-    let form = Form::read(multipart, &state.files.blobs, &task_id, max_bytes).await?;
+    let Received { slot: _slot, task_id, form } = multipart::receive(&state, multipart, "retry shortly").await?;
     let valid = request::parse(&form, &state.model_name)?;
     let submission = Submission {
         task_id: task_id.clone(),

@@ -18,34 +18,26 @@ use axum::response::IntoResponse as _;
 use harken_store::{PostgresStore, Store};
 use serde_json::{json, Value};
 
+use harken_testkit::S3;
+
 use crate::helpers::*;
 
-fn admin_url() -> String {
-    std::env::var("HARKEN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+/// A fresh database with harken's schema (`harken migrate`); dropped with the value.
+struct TestDb(harken_testkit::TestDb);
 
-fn psql(sql: &str) {
-    let out = Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &admin_url(), "-c", sql]).output();
-    let out = out.expect("psql is installed (scripts/install-deps installs postgresql-client)");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A database that exists while this value lives.
-struct TestDb {
-    name: String,
-    url: String,
+impl std::ops::Deref for TestDb {
+    type Target = harken_testkit::TestDb;
+    fn deref(&self) -> &harken_testkit::TestDb {
+        &self.0
+    }
 }
 
 impl TestDb {
     fn create() -> TestDb {
-        let name = format!("harken_test_{}", harken_store::new_id("db").to_lowercase().replace("db_", ""));
-        psql(&format!("CREATE DATABASE {name}"));
-        let admin = admin_url();
-        let server = admin.rsplit_once('/').expect("a URL with a database path").0;
-        let db = TestDb { url: format!("{server}/{name}"), name };
+        let db = harken_testkit::TestDb::create();
         let out = Command::new(BIN).args(["migrate", "--database-url", &db.url]).output().unwrap();
         assert!(out.status.success(), "harken migrate: {}", String::from_utf8_lossy(&out.stderr));
-        db
+        TestDb(db)
     }
 
     fn key(&self, credits: f64, webhook_secret: Option<&str>) -> String {
@@ -61,12 +53,6 @@ impl TestDb {
 
     async fn store(&self) -> PostgresStore {
         PostgresStore::connect(&self.url).await.expect("the test connects to its database")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
     }
 }
 
