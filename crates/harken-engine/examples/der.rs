@@ -11,17 +11,22 @@
 //! by the reference speech regions, leaving only the speaker errors (confusion, and the overlap
 //! a one-speaker-at-a-time output must miss); `--tight-vad` uses `diarization_regions` (VAD
 //! without padding, split at 0.3 s pauses) instead of the engine's padded regions. Tuning knobs for
-//! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`.
+//! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`,
+//! `HARKEN_DIAR_WINDOW` (s, CAM++ only). The speaker encoder: `HARKEN_DIAR_ENCODER=ge2e|campp`
+//! (default: the pipeline's default), each with its own tuned window, hop and threshold.
 //! `--rttm DIR` writes each clip's hypothesis and reference there as RTTM files.
 //! `--synthetic` scores synthetic conversations built from the test data's single-speaker
 //! recordings instead (`diarize::synthetic`: 2–6 speakers, 1–3 minutes, no overlap).
 //! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
-//! the default models directory, `resemblyzer/pretrained.pt`.
+//! the default models directory: `resemblyzer/pretrained.pt` (GE2E) or
+//! `campplus/campplus_cn_en_common.pt` (CAM++), and Silero VAD
+//! (`silero-vad/silero_vad_16k.safetensors`), whose frame scores cut the speech regions, as in
+//! the engine.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use harken_engine::diarize::eval::{self, Bench, Score, Segment};
+use harken_engine::diarize::eval::{self, Bench, EncoderKind, Score, Segment};
 use harken_engine::diarize::synthetic::{self, Conversation};
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -34,9 +39,17 @@ fn main() -> anyhow::Result<()> {
     let tight_vad = std::env::args().any(|a| a == "--tight-vad");
     let args: Vec<String> = std::env::args().collect();
     let rttm_dir = args.iter().position(|a| a == "--rttm").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
-    let model = eval::model_path(harken_models::default_models_dir());
-    let mut bench = Bench::load(&model)?;
+    let encoder = match std::env::var("HARKEN_DIAR_ENCODER") {
+        Ok(v) if !v.is_empty() => v.parse()?,
+        _ => EncoderKind::DEFAULT,
+    };
+    let mut bench = Bench::load_with(&eval::models_dir(harken_models::default_models_dir()), encoder)?;
     bench.tune(env("HARKEN_DIAR_HOP"), env("HARKEN_DIAR_THRESHOLD"), env("HARKEN_DIAR_SMOOTH"));
+    if let Some(w) = env::<f64>("HARKEN_DIAR_WINDOW") {
+        bench.set_window(w)?;
+    }
+    let (window, hop, threshold) = bench.settings();
+    println!("encoder {:?}: window {window:.2} s, hop {hop:.2} s, threshold {threshold:.3}", bench.encoder());
     let testdata = eval::testdata_dir();
     let clips = if std::env::args().any(|a| a == "--synthetic") {
         let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
@@ -46,7 +59,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut total = Score::default();
     let mut floor_total = Score::default();
-    let (mut audio_s, mut vad_s, mut diar_s) = (0.0, 0.0, 0.0);
+    let (mut audio_s, mut vad_s, mut diar_s, mut diar_cpu) = (0.0, 0.0, 0.0, 0.0);
     let mut counts_right = 0;
     println!(
         "{:<32} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>3}/{:<3} {:>7}",
@@ -59,13 +72,13 @@ fn main() -> anyhow::Result<()> {
         let speech = if oracle_vad {
             reference_speech(reference, samples.len())
         } else if tight_vad {
-            Bench::tight_speech(samples)
+            bench.tight_speech(samples)
         } else {
-            Bench::speech(samples)
+            bench.speech(samples)
         };
-        let t1 = Instant::now();
+        let (t1, cpu1) = (Instant::now(), process_cpu_seconds());
         let hyp = bench.run_on(samples, &speech, oracle.then_some(true_count));
-        let t2 = Instant::now();
+        let (t2, cpu2) = (Instant::now(), process_cpu_seconds());
         if let Some(dir) = &rttm_dir {
             std::fs::create_dir_all(dir)?;
             std::fs::write(dir.join(format!("{name}.hyp.rttm")), rttm(name, &hyp))?;
@@ -95,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         audio_s += secs;
         vad_s += (t1 - t0).as_secs_f64();
         diar_s += (t2 - t1).as_secs_f64();
+        diar_cpu += cpu2 - cpu1;
     }
     let pct = |x: f64| 100.0 * x / total.reference;
     println!(
@@ -114,7 +128,22 @@ fn main() -> anyhow::Result<()> {
         audio_s,
         vad_s / audio_s
     );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2) as f64;
+    println!(
+        "diarization CPU {:.2} s (user+system, all threads): RTF {:.4} if {cores} idle cores shared it",
+        diar_cpu,
+        diar_cpu / cores / audio_s
+    );
     Ok(())
+}
+
+/// User + system CPU seconds of this process (all threads), from `/proc/self/stat`; 0 where
+/// there is no procfs. The wall clock is meaningless while other work shares the cores.
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(11) + field(12)) / 100.0
 }
 
 /// Segments as RTTM lines.

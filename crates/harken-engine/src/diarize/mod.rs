@@ -2,8 +2,10 @@
 //!
 //! Pipeline, inside the speech regions found by VAD only:
 //! 1. power mel features of the whole recording (cheap), gain set from the speech's loudness;
-//! 2. a GE2E embedding (Resemblyzer's LSTM, [`encoder`]) for each 1.6 s window, windows every
-//!    [`DiarizeParams::hop_s`] seconds (default 1.2); a region shorter than a window gets one centred window;
+//! 2. a speaker embedding for each window, windows every [`DiarizeParams::hop_s`] seconds; a
+//!    region shorter than a window gets one centred window. Two encoders ([`SpeakerEncoder`]):
+//!    Resemblyzer's GE2E LSTM ([`encoder`]; 1.6 s windows every 1.2 s) and 3D-Speaker's CAM++
+//!    ([`campp`]; 1.5 s windows), each with its own window plan and clustering threshold;
 //! 3. the speaker count from average-linkage clustering cut at a similarity threshold (or the
 //!    requested number), then Ward clustering into that many speakers ([`cluster`]);
 //! 4. a majority filter over neighbouring windows of a region, then turns: each window owns the
@@ -13,6 +15,7 @@
 //! speaker indices are `0..k` with no gaps. One speaker alone always comes out as one label.
 
 mod assign;
+mod campp;
 mod cluster;
 mod encoder;
 #[doc(hidden)]
@@ -22,12 +25,16 @@ mod speech;
 pub mod synthetic;
 mod weights;
 
+use std::io::Read;
 use std::path::Path;
+
+use anyhow::Context;
 
 #[allow(unused_imports)] // Used by the engine once wired (whisper feature).
 pub(crate) use assign::assign_speakers;
+use campp::CamPlusPlus;
 use cluster::ClusterParams;
-use encoder::{Encoder, HOP, WINDOW_FRAMES};
+use encoder::{Encoder, HOP};
 #[allow(unused_imports)] // For the engine: the regions to pass to `Diarizer::diarize`.
 pub(crate) use speech::diarization_regions;
 
@@ -41,12 +48,102 @@ pub(crate) struct SpeakerTurn {
     pub speaker: usize,
 }
 
+/// Which speaker-embedding model a [`Diarizer`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderKind {
+    /// Resemblyzer's GE2E LSTM (`resemblyzer/pretrained.pt`, 256-d): cheap (RTF ≈ 0.005).
+    Ge2e,
+    /// 3D-Speaker's CAM++ zh+en common advanced (`campplus/campplus_cn_en_common.pt`, 192-d):
+    /// ≈ 0.79 GMAC per 1.5 s window, several times GE2E's cost.
+    CamPlusPlus,
+}
+
+impl EncoderKind {
+    /// The pipeline's default encoder (docs/DIARIZATION.md says why).
+    pub const DEFAULT: EncoderKind = EncoderKind::Ge2e;
+
+    /// The kind of a weights file, from its first bytes: CAM++ ships as a zip-format
+    /// `torch.save` (starts with `PK`), Resemblyzer's `pretrained.pt` in the legacy format
+    /// (a pickle).
+    pub fn of_file(path: &Path) -> anyhow::Result<Self> {
+        let mut magic = [0u8; 4];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(if magic == *b"PK\x03\x04" { EncoderKind::CamPlusPlus } else { EncoderKind::Ge2e })
+    }
+
+    /// The weights file in a models directory (`harken models fetch <name>`).
+    pub fn model_path(self, models_dir: &Path) -> std::path::PathBuf {
+        match self {
+            EncoderKind::Ge2e => models_dir.join("resemblyzer").join("pretrained.pt"),
+            EncoderKind::CamPlusPlus => models_dir.join("campplus").join("campplus_cn_en_common.pt"),
+        }
+    }
+
+    /// The model registry's name for the weights.
+    pub fn model_name(self) -> &'static str {
+        match self {
+            EncoderKind::Ge2e => "resemblyzer",
+            EncoderKind::CamPlusPlus => "campplus",
+        }
+    }
+}
+
+impl std::str::FromStr for EncoderKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "ge2e" | "resemblyzer" => Ok(EncoderKind::Ge2e),
+            "campp" | "cam++" | "campplus" => Ok(EncoderKind::CamPlusPlus),
+            other => anyhow::bail!("unknown speaker encoder {other:?} (ge2e or campp)"),
+        }
+    }
+}
+
+/// The loaded speaker-embedding model (one per process, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum SpeakerEncoder {
+    Ge2e(Encoder),
+    CamPlusPlus(CamPlusPlus),
+}
+
+impl SpeakerEncoder {
+    fn kind(&self) -> EncoderKind {
+        match self {
+            SpeakerEncoder::Ge2e(_) => EncoderKind::Ge2e,
+            SpeakerEncoder::CamPlusPlus(_) => EncoderKind::CamPlusPlus,
+        }
+    }
+
+    /// One L2-normalised embedding per window of 16 kHz `samples`; window `i` is the 10 ms
+    /// frames `starts[i] .. starts[i] + window_frames`, i.e. samples `starts[i] * 160 ..`
+    /// (`speech` sets GE2E's gain).
+    fn embed(&self, samples: &[f32], speech: &[(usize, usize)], starts: &[usize], window_frames: usize) -> Vec<Vec<f32>> {
+        match self {
+            SpeakerEncoder::Ge2e(enc) => {
+                debug_assert_eq!(window_frames, encoder::WINDOW_FRAMES, "GE2E's windows are fixed");
+                let gain_ref = speech.iter().flat_map(|&(a, b)| samples[a..b].iter().copied());
+                let mel = enc.features(samples, gain_ref);
+                enc.embed(&mel, starts)
+            }
+            SpeakerEncoder::CamPlusPlus(model) => {
+                let spans: Vec<(usize, usize)> =
+                    starts.iter().map(|&s| (s * HOP, ((s + window_frames) * HOP).min(samples.len()))).collect();
+                model.embed(samples, &spans)
+            }
+        }
+    }
+}
+
 /// Tuning of the pipeline; the defaults are what `docs/DIARIZATION.md` reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct DiarizeParams {
-    /// Seconds between the starts of consecutive windows (a window is 1.6 s). 1.2 scores
-    /// better than 1.6 (side by side) with Ward clustering and about as well as 0.8, at two
-    /// thirds of the cost of 0.8 (docs/DIARIZATION.md).
+    /// Window length in 10 ms frames: 160 (1.6 s) for GE2E, the length it was trained on.
+    pub(crate) window_frames: usize,
+    /// Seconds between the starts of consecutive windows. For GE2E 1.2 scores better than 1.6
+    /// (side by side) with Ward clustering and about as well as 0.8, at two thirds of the cost
+    /// of 0.8 (docs/DIARIZATION.md).
     pub(crate) hop_s: f64,
     /// Width (in windows, odd) of the majority filter over labels; 1 disables it.
     pub(crate) smooth: usize,
@@ -55,17 +152,50 @@ pub(crate) struct DiarizeParams {
 
 impl Default for DiarizeParams {
     fn default() -> Self {
-        DiarizeParams { hop_s: 1.2, smooth: 3, cluster: ClusterParams::default() }
+        DiarizeParams::for_encoder(EncoderKind::Ge2e)
     }
 }
 
+impl DiarizeParams {
+    /// The tuned settings of each encoder (docs/DIARIZATION.md).
+    pub(crate) fn for_encoder(kind: EncoderKind) -> Self {
+        match kind {
+            EncoderKind::Ge2e => DiarizeParams {
+                window_frames: encoder::WINDOW_FRAMES,
+                hop_s: 1.2,
+                smooth: 3,
+                cluster: ClusterParams::default(),
+            },
+            // CAM++ similarities: same speaker ≈ 0.75–0.87, different ≈ −0.07–0.26 on clean
+            // speech, far lower than GE2E's, so the counting threshold is too.
+            EncoderKind::CamPlusPlus => DiarizeParams {
+                window_frames: CAMPP_WINDOW_FRAMES,
+                hop_s: CAMPP_HOP_S,
+                smooth: 3,
+                cluster: ClusterParams { threshold: CAMPP_THRESHOLD, ..ClusterParams::default() },
+            },
+        }
+    }
+}
+
+/// CAM++'s window (1.5 s), hop and counting threshold, tuned with `examples/der.rs` on Silero's
+/// `diarization_regions` (DER `diar` set / synthetic set): threshold 0.35–0.4 is the plateau
+/// on both sets at every hop (0.3 splits, 0.45 and up merges on `diar`); hop 1.5 s scored
+/// 45.6–46.4 / 6.7 %, 0.75 s 47.7–48.2 / 6.0 % at 1.4–1.5× the cost, 1.0 s 51.0–53.3 / 6.3 %
+/// (so the `diar` differences are clip-level noise); 2.0 s windows were worse on the synthetic
+/// set (7.6–7.9 %).
+const CAMPP_WINDOW_FRAMES: usize = 150;
+const CAMPP_HOP_S: f64 = 1.5;
+const CAMPP_THRESHOLD: f32 = 0.38;
+
 /// The speaker encoder, loaded once; `diarize` may be called from several threads.
 pub(crate) struct Diarizer {
-    encoder: Encoder,
+    encoder: SpeakerEncoder,
     params: DiarizeParams,
 }
 
-/// A window of the recording: frames `start .. start + 160`, in speech region `region`.
+/// A window of the recording: 10 ms frames `start .. start + window_frames` (samples
+/// `start * 160 ..`), in speech region `region`.
 #[derive(Debug, Clone, Copy)]
 struct Window {
     start: usize,
@@ -73,9 +203,26 @@ struct Window {
 }
 
 impl Diarizer {
-    /// Loads Resemblyzer's `pretrained.pt` (`harken models fetch resemblyzer`).
-    pub(crate) fn load(pretrained_pt: &Path) -> anyhow::Result<Self> {
-        Ok(Diarizer { encoder: Encoder::load(pretrained_pt)?, params: DiarizeParams::default() })
+    /// Loads a speaker encoder, the kind told by the file ([`EncoderKind::of_file`]):
+    /// Resemblyzer's `pretrained.pt` (`harken models fetch resemblyzer`) or CAM++'s
+    /// `campplus_cn_en_common.pt`; the pipeline's settings are that encoder's defaults.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        Self::load_as(path, EncoderKind::of_file(path)?)
+    }
+
+    /// Loads `path` as a `kind` encoder.
+    pub(crate) fn load_as(path: &Path, kind: EncoderKind) -> anyhow::Result<Self> {
+        let encoder = match kind {
+            EncoderKind::Ge2e => SpeakerEncoder::Ge2e(Encoder::load(path)?),
+            EncoderKind::CamPlusPlus => SpeakerEncoder::CamPlusPlus(CamPlusPlus::load(path)?),
+        };
+        Ok(Diarizer { encoder, params: DiarizeParams::for_encoder(kind) })
+    }
+
+    /// Which encoder runs.
+    #[allow(dead_code)] // For the engine's logs and the tests.
+    pub(crate) fn kind(&self) -> EncoderKind {
+        self.encoder.kind()
     }
 
     #[cfg(test)]
@@ -100,19 +247,28 @@ impl Diarizer {
         if speech.is_empty() {
             return Vec::new();
         }
-        let gain_ref = speech.iter().flat_map(|&(a, b)| samples[a..b].iter().copied());
-        let mel = self.encoder.features(samples, gain_ref);
-        let frames = mel.len() / encoder::N_MELS;
-        let windows = plan_windows(&speech, frames, self.params.hop_s);
-        let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
-        let emb = self.encoder.embed(&mel, &starts);
+        let (windows, emb) = self.embed_windows(samples, &speech, &self.params);
         let mut cluster_params = self.params.cluster;
         if let Some(t) = threshold {
             cluster_params.threshold = similarity_threshold(self.params.cluster.threshold, t);
         }
         let mut labels = cluster::cluster(&emb, num_speakers, &cluster_params);
         smooth(&mut labels, &windows, self.params.smooth);
-        turns(&speech, &windows, &labels)
+        turns(&speech, &windows, &labels, self.params.window_frames)
+    }
+
+    /// The windows over `speech` (clipped, non-empty spans) and their embeddings.
+    fn embed_windows(
+        &self,
+        samples: &[f32],
+        speech: &[(usize, usize)],
+        p: &DiarizeParams,
+    ) -> (Vec<Window>, Vec<Vec<f32>>) {
+        let frames = samples.len() / HOP + 1;
+        let windows = plan_windows(speech, frames, p.window_frames, p.hop_s);
+        let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
+        let emb = self.encoder.embed(samples, speech, &starts, p.window_frames);
+        (windows, emb)
     }
 }
 
@@ -126,27 +282,29 @@ const ELEVENLABS_DEFAULT_THRESHOLD: f32 = 0.22;
 /// set 0.7 already finds too many speakers) and 0.4 for 0.44 (almost always one speaker). GE2E
 /// similarities between windows of different speakers lie around 0.45–0.7 and within a
 /// speaker around 0.7–0.8 (docs/DIARIZATION.md), so the ElevenLabs range spans all of it.
+/// With CAM++ (tuned 0.38) the same offsets give 0.50 to 0.20: its similarities between
+/// speakers run lower (≈ 0–0.3 on clean speech, higher far-field), within a speaker ≈ 0.75–0.87.
 fn similarity_threshold(tuned: f32, diarization_threshold: f32) -> f32 {
     (tuned + ELEVENLABS_DEFAULT_THRESHOLD - diarization_threshold).clamp(0.0, 1.0)
 }
 
 /// Windows covering every speech region, `hop_s` apart; the last one of a region is aligned to
 /// its end, and a region shorter than a window gets one window centred on it.
-fn plan_windows(speech: &[(usize, usize)], frames: usize, hop_s: f64) -> Vec<Window> {
+fn plan_windows(speech: &[(usize, usize)], frames: usize, window_frames: usize, hop_s: f64) -> Vec<Window> {
     let hop = ((hop_s * SAMPLE_RATE as f64 / HOP as f64).round() as usize).max(1);
     let mut out = Vec::new();
     for (region, &(a, b)) in speech.iter().enumerate() {
         let (fa, fb) = (a / HOP, b.div_ceil(HOP).min(frames));
-        if fb - fa <= WINDOW_FRAMES {
+        if fb - fa <= window_frames {
             let centre = (fa + fb) / 2;
-            let start = centre.saturating_sub(WINDOW_FRAMES / 2).min(frames.saturating_sub(WINDOW_FRAMES));
+            let start = centre.saturating_sub(window_frames / 2).min(frames.saturating_sub(window_frames));
             out.push(Window { start, region });
             continue;
         }
         let mut start = fa;
         loop {
-            if start + WINDOW_FRAMES >= fb {
-                out.push(Window { start: fb - WINDOW_FRAMES, region });
+            if start + window_frames >= fb {
+                out.push(Window { start: fb - window_frames, region });
                 break;
             }
             out.push(Window { start, region });
@@ -182,9 +340,9 @@ fn smooth(labels: &mut [usize], windows: &[Window], width: usize) {
 
 /// Turns from labelled windows: a window owns the time between the midpoints to its neighbours'
 /// centres, clipped to its region; equal neighbours merge.
-fn turns(speech: &[(usize, usize)], windows: &[Window], labels: &[usize]) -> Vec<SpeakerTurn> {
+fn turns(speech: &[(usize, usize)], windows: &[Window], labels: &[usize], window_frames: usize) -> Vec<SpeakerTurn> {
     let sr = SAMPLE_RATE as f64;
-    let centre = |w: &Window| ((w.start + WINDOW_FRAMES / 2) * HOP) as f64 / sr;
+    let centre = |w: &Window| ((w.start + window_frames / 2) * HOP) as f64 / sr;
     let mut out: Vec<SpeakerTurn> = Vec::new();
     for (i, w) in windows.iter().enumerate() {
         let (ra, rb) = (speech[w.region].0 as f64 / sr, speech[w.region].1 as f64 / sr);

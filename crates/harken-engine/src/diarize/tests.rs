@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::encoder::{self, Encoder};
+use super::encoder::{self, Encoder, WINDOW_FRAMES};
 use super::*;
 
 pub(crate) fn model_path() -> PathBuf {
-    let p = eval::model_path(harken_models::default_models_dir());
+    let p = EncoderKind::Ge2e.model_path(&eval::models_dir(harken_models::default_models_dir()));
     assert!(p.exists(), "{} is missing: run `harken models fetch resemblyzer` (or set HARKEN_MODELS_DIR)", p.display());
     p
 }
@@ -78,7 +78,7 @@ fn the_same_speaker_is_closer_than_another_speaker() {
 fn windows_cover_regions_and_short_regions_get_one_centred_window() {
     let frames = 5000;
     let speech = [(0, 16_000 * 4), (16_000 * 10, 16_000 * 10 + 8000)];
-    let w = plan_windows(&speech, frames, 0.8);
+    let w = plan_windows(&speech, frames, WINDOW_FRAMES, 0.8);
     let first: Vec<usize> = w.iter().filter(|w| w.region == 0).map(|w| w.start).collect();
     assert_eq!(first, vec![0, 80, 160, 240]);
     let second: Vec<_> = w.iter().filter(|w| w.region == 1).collect();
@@ -89,9 +89,9 @@ fn windows_cover_regions_and_short_regions_get_one_centred_window() {
 #[test]
 fn turns_are_sorted_disjoint_and_inside_speech() {
     let speech = [(0, 16_000 * 4), (16_000 * 10, 16_000 * 10 + 8000)];
-    let w = plan_windows(&speech, 5000, 0.8);
+    let w = plan_windows(&speech, 5000, WINDOW_FRAMES, 0.8);
     let labels = vec![0, 0, 1, 1, 1];
-    let t = turns(&speech, &w, &labels);
+    let t = turns(&speech, &w, &labels, WINDOW_FRAMES);
     assert_eq!(t.len(), 3);
     assert_eq!((t[0].start, t[0].speaker), (0.0, 0));
     // Halfway between the centres of windows 2 (1.6 s) and 3 (2.4 s).
@@ -130,4 +130,28 @@ fn elevenlabs_threshold_maps_around_the_tuned_one() {
     assert!((0.4..0.5).contains(&similarity_threshold(tuned, 0.4)));
     assert!((0.7..0.8).contains(&similarity_threshold(tuned, 0.1)));
     assert_eq!(similarity_threshold(tuned, -5.0), 1.0);
+}
+
+#[test]
+fn the_encoder_kind_is_told_by_the_weights_file_or_by_name() {
+    assert_eq!(EncoderKind::of_file(&model_path()).unwrap(), EncoderKind::Ge2e);
+    assert_eq!(Diarizer::load(&model_path()).unwrap().kind(), EncoderKind::Ge2e);
+    assert_eq!("ge2e".parse::<EncoderKind>().unwrap(), EncoderKind::Ge2e);
+    assert_eq!("CAMPP".parse::<EncoderKind>().unwrap(), EncoderKind::CamPlusPlus);
+    assert!("xvector".parse::<EncoderKind>().is_err());
+    assert!(EncoderKind::of_file(std::path::Path::new("/nonexistent/pretrained.pt")).is_err());
+}
+
+#[test]
+fn each_encoder_has_its_own_window_hop_and_threshold() {
+    let (g, c) = (DiarizeParams::for_encoder(EncoderKind::Ge2e), DiarizeParams::for_encoder(EncoderKind::CamPlusPlus));
+    assert_eq!(g, DiarizeParams::default());
+    assert_eq!((g.window_frames, g.hop_s), (WINDOW_FRAMES, 1.2));
+    assert_eq!(c.window_frames, 150);
+    // CAM++'s cosine similarities run far lower between speakers than GE2E's.
+    assert!(c.cluster.threshold < g.cluster.threshold - 0.1);
+    // A CAM++ plan: 1.5 s windows over a 4 s region, the last aligned to its end.
+    let w = plan_windows(&[(0, 64_000)], 401, c.window_frames, c.hop_s);
+    assert_eq!(w.last().unwrap().start + c.window_frames, 400);
+    assert!(w.iter().all(|w| w.start + c.window_frames <= 400));
 }

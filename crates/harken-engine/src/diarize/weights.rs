@@ -8,6 +8,10 @@
 //! (optimizer state included, which is parsed and ignored). Tensors are rebuilt from
 //! `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`; several may share one
 //! storage (cuDNN keeps all LSTM weights in one flat buffer).
+//!
+//! The zip format (PyTorch ≥ 1.6, e.g. CAM++'s `campplus_cn_en_common.pt`) is read by
+//! [`load_zip_tensors`]: the same object pickle as `<archive>/data.pkl`, with each storage stored
+//! as its own entry `<archive>/data/<key>`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,6 +34,56 @@ pub(crate) struct Tensor {
 pub(crate) fn load_tensors(path: &Path) -> anyhow::Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&bytes).with_context(|| format!("parsing the PyTorch file {}", path.display()))
+}
+
+/// All float32 tensors of a zip-format `torch.save` file, by dotted key (`head.conv1.weight`).
+/// Tensors of other dtypes are left out: a BatchNorm's `num_batches_tracked` is an `int64`
+/// counter that inference never reads.
+pub(crate) fn load_zip_tensors(path: &Path) -> anyhow::Result<HashMap<String, Tensor>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    parse_zip(file).with_context(|| format!("parsing the PyTorch zip file {}", path.display()))
+}
+
+fn parse_zip(file: std::fs::File) -> anyhow::Result<HashMap<String, Tensor>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).context("not a zip archive")?;
+    let pickle_name = archive
+        .file_names()
+        .find(|n| n.ends_with("/data.pkl") || *n == "data.pkl")
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no data.pkl in the archive"))?;
+    let prefix = &pickle_name[..pickle_name.len() - "data.pkl".len()];
+    let mut read = |name: &str| -> anyhow::Result<Vec<u8>> {
+        let mut entry = archive.by_name(name).with_context(|| format!("no entry {name}"))?;
+        let mut buf = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut buf).with_context(|| format!("reading entry {name}"))?;
+        Ok(buf)
+    };
+    let pickle = read(&pickle_name)?;
+    let mut pos = 0;
+    let object = Machine::run(&pickle, &mut pos)?;
+    let mut keys = Vec::new();
+    storage_keys(&object, &mut keys);
+    let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
+    for key in keys {
+        if let std::collections::hash_map::Entry::Vacant(slot) = storages.entry(key) {
+            let data = read(&format!("{prefix}data/{}", slot.key()))?;
+            slot.insert(data);
+        }
+    }
+    let storages: HashMap<String, &[u8]> = storages.iter().map(|(k, v)| (k.clone(), v.as_slice())).collect();
+    let mut out = HashMap::new();
+    collect(&object, String::new(), &storages, &mut out)?;
+    Ok(out)
+}
+
+/// The storage keys of every float tensor in `v`.
+fn storage_keys(v: &Value, keys: &mut Vec<String>) {
+    match v {
+        Value::Dict(items) => items.iter().for_each(|(_, v)| storage_keys(v, keys)),
+        Value::Tensor { storage, .. } => keys.push(storage.clone()),
+        _ => {}
+    }
 }
 
 fn parse(bytes: &[u8]) -> anyhow::Result<HashMap<String, Tensor>> {
@@ -305,6 +359,14 @@ impl Machine {
                         ensure!(ty == "FloatStorage", "only float32 tensors are supported, found {ty}");
                         ensure!(matches!(view, Value::None), "storage views are not supported");
                     }
+                    // Zip format: ('storage', type, key, location, numel). Each storage is its own
+                    // archive entry, so one of another dtype can simply be left out.
+                    if let (5, Some(Value::Global(_, ty))) = (items.len(), items.get(1)) {
+                        if ty != "FloatStorage" {
+                            self.stack.push(Value::Opaque);
+                            return Ok(None);
+                        }
+                    }
                 }
                 self.stack.push(Value::Storage(key));
             }
@@ -315,6 +377,11 @@ impl Machine {
                     (Value::Global(m, n), _) if m == "collections" && n == "OrderedDict" => Value::Dict(Vec::new()),
                     (Value::Global(m, n), Value::Tuple(a)) if m == "torch._utils" && n == "_rebuild_tensor_v2" => {
                         ensure!(a.len() >= 4, "_rebuild_tensor_v2 with {} arguments", a.len());
+                        if matches!(a[0], Value::Opaque) {
+                            // A tensor on a storage skipped above (not float32).
+                            self.stack.push(Value::Opaque);
+                            return Ok(None);
+                        }
                         let Value::Storage(storage) = &a[0] else { bail!("tensor without a storage") };
                         Value::Tensor {
                             storage: storage.clone(),
@@ -359,4 +426,50 @@ mod tests {
         let Value::Dict(items) = v else { panic!("not a dict") };
         assert!(matches!(&items[0], (Value::Str(k), Value::Tuple(t)) if k == "a" && t.len() == 3));
     }
+
+    /// A zip-format file as `torch.save` writes it: the pickle (made by Python's pickler with
+    /// torch's globals and persistent ids) and one entry per storage, one of them `int64`.
+    #[test]
+    fn zip_format_files_are_read_and_int64_tensors_skipped() {
+        use std::io::Write;
+        // OrderedDict(conv.weight: float32 2x3 at offset 0 of storage "0", bn.num_batches_tracked:
+        // int64 scalar in storage "1", conv.bias: float32 [2] at offset 4 of storage "0").
+        let pickle = PICKLE;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut zip = zip::ZipWriter::new(file.as_file().try_clone().unwrap());
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("model/data.pkl", stored).unwrap();
+        zip.write_all(pickle).unwrap();
+        zip.start_file("model/data/0", stored).unwrap();
+        for v in 0..6 {
+            zip.write_all(&(v as f32).to_le_bytes()).unwrap();
+        }
+        zip.start_file("model/data/1", stored).unwrap();
+        zip.write_all(&7i64.to_le_bytes()).unwrap();
+        zip.start_file("model/version", stored).unwrap();
+        zip.write_all(b"3\n").unwrap();
+        zip.finish().unwrap();
+
+        let t = load_zip_tensors(file.path()).unwrap();
+        assert_eq!(t.len(), 2, "{:?}", t.keys().collect::<Vec<_>>());
+        assert_eq!(t["conv.weight"], Tensor { shape: vec![2, 3], data: vec![0., 1., 2., 3., 4., 5.] });
+        assert_eq!(t["conv.bias"], Tensor { shape: vec![2], data: vec![4., 5.] });
+        assert!(load_tensors(file.path()).is_err(), "the legacy reader must refuse zip files");
+    }
+
+    const PICKLE: &[u8] = b"\x80\x02\x63\x63\x6f\x6c\x6c\x65\x63\x74\x69\x6f\x6e\x73\x0a\x4f\x72\x64\x65\x72\x65\x64\
+          \x44\x69\x63\x74\x0a\x71\x00\x29\x52\x71\x01\x28\x58\x0b\x00\x00\x00\x63\x6f\x6e\x76\x2e\
+          \x77\x65\x69\x67\x68\x74\x71\x02\x63\x74\x6f\x72\x63\x68\x2e\x5f\x75\x74\x69\x6c\x73\x0a\
+          \x5f\x72\x65\x62\x75\x69\x6c\x64\x5f\x74\x65\x6e\x73\x6f\x72\x5f\x76\x32\x0a\x71\x03\x28\
+          \x28\x58\x07\x00\x00\x00\x73\x74\x6f\x72\x61\x67\x65\x71\x04\x63\x74\x6f\x72\x63\x68\x0a\
+          \x46\x6c\x6f\x61\x74\x53\x74\x6f\x72\x61\x67\x65\x0a\x71\x05\x58\x01\x00\x00\x00\x30\x71\
+          \x06\x58\x03\x00\x00\x00\x63\x70\x75\x71\x07\x4b\x06\x74\x71\x08\x51\x4b\x00\x4b\x02\x4b\
+          \x03\x86\x71\x09\x4b\x03\x4b\x01\x86\x71\x0a\x89\x68\x00\x29\x52\x71\x0b\x74\x71\x0c\x52\
+          \x71\x0d\x58\x16\x00\x00\x00\x62\x6e\x2e\x6e\x75\x6d\x5f\x62\x61\x74\x63\x68\x65\x73\x5f\
+          \x74\x72\x61\x63\x6b\x65\x64\x71\x0e\x68\x03\x28\x28\x68\x04\x63\x74\x6f\x72\x63\x68\x0a\
+          \x4c\x6f\x6e\x67\x53\x74\x6f\x72\x61\x67\x65\x0a\x71\x0f\x58\x01\x00\x00\x00\x31\x71\x10\
+          \x68\x07\x4b\x01\x74\x71\x11\x51\x4b\x00\x29\x29\x89\x68\x00\x29\x52\x71\x12\x74\x71\x13\
+          \x52\x71\x14\x58\x09\x00\x00\x00\x63\x6f\x6e\x76\x2e\x62\x69\x61\x73\x71\x15\x68\x03\x28\
+          \x28\x68\x04\x68\x05\x68\x06\x68\x07\x4b\x06\x74\x71\x16\x51\x4b\x04\x4b\x02\x85\x71\x17\
+          \x4b\x01\x85\x71\x18\x89\x68\x00\x29\x52\x71\x19\x74\x71\x1a\x52\x71\x1b\x75\x2e";
 }

@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(f.dir.models_dir.as_deref(), Some(Path::new("/m")));
         assert_eq!(
             names_to_fetch(&f.names),
-            ["tiny.en", "base", "silero-vad", "resemblyzer"]
+            ["tiny.en", "base", "silero-vad", "resemblyzer", "campplus"]
         );
         assert!(
             parse(&["fetch", "large-v9"]).is_err(),
@@ -247,7 +247,7 @@ mod tests {
         assert!(text.contains("large-v3-turbo  whisper"), "{text}");
         assert!(text.contains("16 B"), "{text}");
         assert!(
-            text.contains("not installed: base, tiny.en, silero-vad, resemblyzer"),
+            text.contains("not installed: base, tiny.en, silero-vad, resemblyzer, campplus"),
             "{text}"
         );
     }
