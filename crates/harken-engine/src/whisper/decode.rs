@@ -51,6 +51,8 @@ impl WhisperEngine {
             ids.extend_from_slice(context);
         }
         ids.extend(self.tok.sot_sequence(language));
+        // Text only: decoding with timestamp tokens, as faster-whisper does, measured 21 more
+        // word errors on our benchmark (docs/BENCHMARKS.md); word times come from alignment.
         ids.push(self.tok.no_timestamps);
         ids.into_iter().map(|id| self.tok.token_str(id).to_owned()).collect()
     }
@@ -71,13 +73,13 @@ impl WhisperEngine {
         r.sequences_ids
             .into_iter()
             .zip(r.scores)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(ids, score)| Decoded {
+                avg_logprob: avg_logprob(score, ids.len()),
                 tokens: ids.into_iter().filter(|&t| self.tok.is_text(t)).collect(),
-                avg_logprob: score,
                 no_speech_prob,
                 temperature,
             })
-            .max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob))
             .unwrap_or(Decoded { no_speech_prob, temperature, ..Decoded::default() })
     }
 
@@ -89,32 +91,43 @@ impl WhisperEngine {
         Ok(results.into_iter().map(|r| self.best_hypothesis(r, temperature)).collect())
     }
 
+    /// Whether the text repeats itself ("the the the ...").
+    fn is_repetitive(&self, d: &Decoded) -> bool {
+        compression_ratio(&self.tok.decode(&d.tokens)) > MAX_COMPRESSION_RATIO
+    }
+
     /// Output that repeats itself or is improbable, and is not silence.
     pub(super) fn needs_fallback(&self, d: &Decoded) -> bool {
-        !d.tokens.is_empty()
-            && !d.is_silence()
-            && (compression_ratio(&self.tok.decode(&d.tokens)) > MAX_COMPRESSION_RATIO || d.avg_logprob < MIN_AVG_LOGPROB)
+        !d.tokens.is_empty() && !d.is_silence() && (self.is_repetitive(d) || d.avg_logprob < MIN_AVG_LOGPROB)
     }
 
     /// Decodes one window again by sampling at rising temperatures above the first attempt's;
-    /// keeps the first acceptable result, else the most probable one seen.
+    /// keeps the first acceptable result, else the most probable of those that do not repeat
+    /// themselves (of all, if every one does), as faster-whisper chooses.
     pub(super) fn decode_with_fallback(&self, window: &[f32], context: &[usize], language: &str, first: Decoded) -> anyhow::Result<Decoded> {
         let mut windows = vec![Window { span: (0, window.len()), features: self.mel.window_features(window) }];
         let encoded = self.encode(&mut windows)?;
         let first_temperature = first.temperature;
-        let mut best = first;
+        let mut tried = vec![first];
         for temperature in FALLBACK_TEMPERATURES.into_iter().filter(|&t| t > first_temperature) {
             let Some(candidate) = self.decode(&encoded, &[context], language, temperature)?.into_iter().next() else { continue };
             tracing::debug!(temperature, avg_logprob = candidate.avg_logprob, "fallback decode");
             if !self.needs_fallback(&candidate) {
                 return Ok(candidate);
             }
-            if candidate.avg_logprob > best.avg_logprob {
-                best = candidate;
-            }
+            tried.push(candidate);
         }
-        Ok(best)
+        let (repetitive, fluent): (Vec<Decoded>, Vec<Decoded>) = tried.into_iter().partition(|d| self.is_repetitive(d));
+        let pool = if fluent.is_empty() { repetitive } else { fluent };
+        Ok(pool.into_iter().max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob)).unwrap_or_default())
     }
+}
+
+/// faster-whisper's average log-probability of a hypothesis: CTranslate2's score is the sum of
+/// the token log-probabilities over the length (length penalty 1), and faster-whisper divides
+/// the sum by the length plus one (the end-of-text token), which is what its thresholds assume.
+fn avg_logprob(score: f32, len: usize) -> f32 {
+    score * len as f32 / (len + 1) as f32
 }
 
 /// Bytes of text over bytes of its zlib compression, as Whisper measures repetition.
