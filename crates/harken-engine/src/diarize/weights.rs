@@ -167,7 +167,10 @@ fn rebuild(raw: &[u8], offset: usize, size: &[usize], stride: &[usize]) -> anyho
     Ok(Tensor { shape: size.to_vec(), data })
 }
 
+/// A pickle value. Booleans and floats must be parsed to keep the stack right, but no state
+/// dict we read uses their payloads beyond `Debug` in error messages.
 #[derive(Debug, Clone)]
+#[allow(dead_code)]
 enum Value {
     None,
     Bool(bool),
