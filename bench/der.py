@@ -141,7 +141,7 @@ def main() -> None:
         f"confusion {100 * comp['confusion'] / ref_total:.1f})",
         f"cost of --diarize: median {med_on:.1f} s with, {med_off:.1f} s without over {args.runs} runs "
         f"({len(rows)} files, {sum(r['duration'] for r in rows):.0f} s of audio): "
-        f"+{100 * (med_on / med_off - 1):.1f} % (all runs: with {', '.join(f'{x:.1f}' for x in times[True])}; "
+        f"{100 * (med_on / med_off - 1):+.1f} % (all runs: with {', '.join(f'{x:.1f}' for x in times[True])}; "
         f"without {', '.join(f'{x:.1f}' for x in times[False])})",
     ]
     for s in summary:
