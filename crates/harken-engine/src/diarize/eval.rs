@@ -154,11 +154,6 @@ pub fn models_dir(default_models_dir: PathBuf) -> PathBuf {
     std::env::var_os("HARKEN_MODELS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or(default_models_dir)
 }
 
-/// The default speaker encoder's weights in a models directory.
-pub fn speaker_model_path(models_dir: &Path) -> PathBuf {
-    EncoderKind::DEFAULT.model_path(models_dir)
-}
-
 /// Silero VAD's weights in a models directory.
 pub fn vad_model_path(models_dir: &Path) -> PathBuf {
     models_dir.join("silero-vad").join("silero_vad_16k.safetensors")

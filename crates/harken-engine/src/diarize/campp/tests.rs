@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use super::fbank::{Fbank, MEL_BINS};
 use super::CamPlusPlus;
-use crate::diarize::eval;
+use crate::diarize::{eval, EncoderKind};
 
 /// `$HARKEN_CAMPP`, else `campplus/campplus_cn_en_common.pt` in the models directory.
 fn model_path() -> PathBuf {
     let p = std::env::var_os("HARKEN_CAMPP").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
-        eval::models_dir(harken_models::default_models_dir()).join("campplus").join("campplus_cn_en_common.pt")
+        EncoderKind::CamPlusPlus.model_path(&eval::models_dir(harken_models::default_models_dir()))
     });
     assert!(p.exists(), "{} is missing: run `harken models fetch campplus` (or set HARKEN_CAMPP)", p.display());
     p
@@ -125,7 +125,7 @@ fn process_cpu_seconds() -> f64 {
 /// back to back are two.
 #[test]
 fn the_diarizer_runs_on_campp() {
-    use crate::diarize::{Diarizer, EncoderKind};
+    use crate::diarize::Diarizer;
     let path = model_path();
     assert_eq!(EncoderKind::of_file(&path).unwrap(), EncoderKind::CamPlusPlus);
     let d = Diarizer::load(&path).expect("loading CAM++");
