@@ -7,16 +7,23 @@ items into speaker turns and scores them against the RTTM references with pyanno
 `DiarizationErrorRate(collar=0.25, skip_overlap=False)`, the reference implementation, so our
 own Rust scorer (`cargo run --example der`) is checked against it too.
 
-Two hypotheses per clip:
+Three hypotheses per clip, because a transcript can be read as speaker turns in several ways:
 * `words`: one turn per word item (start to end), the gaps between words left unlabelled;
-* `items`: words, spacing and audio-event items, each with its `speaker_id`, so the pause
-  between two words of one speaker counts as that speaker's.
+* `turns`: consecutive words of one speaker joined into a turn across pauses under
+  `TURN_GAP` s (how a reader groups a transcript into "speaker_0: ..." paragraphs);
+* `items`: words, spacing and audio-event items, each with its `speaker_id`, so every pause
+  between two words counts as the speaker of the word before it, however long.
+
+Clips: the `diar` rows of the test-data manifest, or with `--clips DIR` every `DIR/*.wav` with
+its `DIR/*.rttm` (e.g. the synthetic conversations written by
+`cargo run --example der -- --synthetic --write-audio DIR`).
 
 Cost: the same files transcribed with `--diarize` and with `--no-diarize`, alternating, `--runs`
 times each (default 3); the median wall times and their ratio are reported.
 
 Prints a per-clip table and a summary; with --docs, rewrites the section between
-`<!-- der:begin -->` and `<!-- der:end -->` of docs/DIARIZATION.md. Run it with bench/der.sh.
+`<!-- der:begin -->` and `<!-- der:end -->` of docs/DIARIZATION.md (`der-clips` with --clips).
+Run it with bench/der.sh.
 """
 
 from __future__ import annotations
@@ -34,8 +41,8 @@ from pathlib import Path
 
 from asr import REPO, machine, run_child
 
-SECTION_BEGIN = "<!-- der:begin -->"
-SECTION_END = "<!-- der:end -->"
+SECTIONS = {False: "der", True: "der-clips"}  # docs section markers: manifest's diar rows, --clips
+TURN_GAP = 0.5
 
 
 def read_rttm(path: Path):
@@ -49,13 +56,36 @@ def read_rttm(path: Path):
     return ann
 
 
-def hypothesis(transcript: dict, kinds: set[str]):
+def hypothesis(transcript: dict, kinds: set[str], join_gap: float = 0.0):
+    """Turns of the items of `kinds`; same-speaker items less than `join_gap` s apart are joined."""
     from pyannote.core import Annotation, Segment
     ann = Annotation()
-    for i, w in enumerate(transcript.get("words", [])):
-        if w.get("type") in kinds and w.get("speaker_id") and w["end"] > w["start"]:
-            ann[Segment(w["start"], w["end"]), i] = w["speaker_id"]
+    turn = None  # [start, end, speaker] being extended
+    for w in transcript.get("words", []):
+        if w.get("type") not in kinds or not w.get("speaker_id") or w["end"] <= w["start"]:
+            continue
+        if turn and turn[2] == w["speaker_id"] and w["start"] - turn[1] < join_gap:
+            turn[1] = max(turn[1], w["end"])
+            continue
+        if turn:
+            ann[Segment(turn[0], turn[1]), len(ann)] = turn[2]
+        turn = [w["start"], w["end"], w["speaker_id"]]
+    if turn:
+        ann[Segment(turn[0], turn[1]), len(ann)] = turn[2]
     return ann.support()
+
+
+def clip_rows(directory: Path) -> list[dict]:
+    """Every WAV file of `directory` that has an RTTM file of the same name beside it."""
+    import wave
+    rows = []
+    for audio in sorted(directory.glob("*.wav")):
+        rttm = audio.with_suffix(".rttm")
+        if rttm.exists():
+            with wave.open(str(audio)) as w:
+                duration = w.getnframes() / w.getframerate()
+            rows.append({"file": audio.name, "path": str(audio), "rttm": rttm, "duration": duration})
+    return rows
 
 
 def diar_rows(testdata: Path) -> list[dict]:
@@ -90,15 +120,16 @@ def main() -> None:
                    or str(Path.home() / ".cache" / "harken" / "models"))
     p.add_argument("--model", default="base")
     p.add_argument("--runs", type=int, default=3, help="timed runs with and without --diarize (default 3)")
+    p.add_argument("--clips", help="score DIR/*.wav against DIR/*.rttm instead of the manifest's diar rows")
     p.add_argument("--docs", action="store_true", help="rewrite the der section of docs/DIARIZATION.md")
     args = p.parse_args()
 
     from pyannote.core import Segment, Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
     binary, models_dir = Path(args.harken), Path(args.models_dir)
-    rows = diar_rows(Path(args.testdata))
+    rows = clip_rows(Path(args.clips)) if args.clips else diar_rows(Path(args.testdata))
     if not rows:
-        sys.exit(f"der.py: no diar rows in {args.testdata}/manifest.tsv")
+        sys.exit(f"der.py: no clips in {args.clips or args.testdata + '/manifest.tsv'}")
     mach = machine()
     work = Path(tempfile.mkdtemp(prefix="harken-der-"))
     times = {True: [], False: []}
@@ -108,65 +139,64 @@ def main() -> None:
             times[diarize].append(wall)
             print(f"run {run + 1}/{args.runs} {'--diarize' if diarize else '--no-diarize'}: {wall:.1f} s", flush=True)
 
-    metrics = {"words": DiarizationErrorRate(collar=0.25, skip_overlap=False),
-               "items": DiarizationErrorRate(collar=0.25, skip_overlap=False)}
-    kinds = {"words": {"word"}, "items": {"word", "spacing", "audio_event"}}
+    readings = {"words": ({"word"}, 0.0), "turns": ({"word"}, TURN_GAP),
+                "items": ({"word", "spacing", "audio_event"}, 0.0)}
+    metrics = {name: DiarizationErrorRate(collar=0.25, skip_overlap=False) for name in readings}
     lines = []
+    pct = lambda part, d: f"{100 * d[part] / max(d['total'], 1e-9):.1f}"  # noqa: E731
     for r in rows:
         t = json.loads((work / "0-1" / (Path(r["file"]).stem + ".json")).read_text())
         ref = read_rttm(r["rttm"])
         whole_file = Timeline([Segment(0.0, r["duration"])])  # scored region: the whole recording
-        per = {}
-        for name, metric in metrics.items():
-            hyp = hypothesis(t, kinds[name])
-            per[name] = metric(ref, hyp, uem=whole_file, detailed=True)
-        d = per["items"]
+        per = {name: metric(ref, hypothesis(t, *readings[name]), uem=whole_file, detailed=True)
+               for name, metric in metrics.items()}
+        w = per["words"]
         found = len({w.get("speaker_id") for w in t.get("words", []) if w.get("speaker_id")})
-        lines.append([Path(r["file"]).stem, f"{d['total']:.1f}", f"{100 * per['words']['diarization error rate']:.1f}",
-                      f"{100 * d['diarization error rate']:.1f}", f"{100 * d['missed detection'] / max(d['total'], 1e-9):.1f}",
-                      f"{100 * d['false alarm'] / max(d['total'], 1e-9):.1f}", f"{100 * d['confusion'] / max(d['total'], 1e-9):.1f}",
+        lines.append([Path(r["file"]).stem, f"{w['total']:.1f}",
+                      *[pct("diarization error rate", {**per[n], "total": 1.0}) for n in readings],
+                      pct("missed detection", w), pct("false alarm", w), pct("confusion", w),
                       f"{found}/{len(ref.labels())}"])
-    totals = {name: abs(m) for name, m in metrics.items()}
-    comp = metrics["items"][:]  # the components accumulated over all clips
-    ref_total = comp["total"]
-    header = ["clip", "scored s", "DER words %", "DER items %", "miss %", "FA %", "conf %", "speakers found/true"]
+    header = ["clip", "scored s", "DER words %", f"DER turns (gap < {TURN_GAP} s) %", "DER items %",
+              "words: miss %", "FA %", "conf %", "speakers found/true"]
     widths = [max(len(str(x[i])) for x in [header] + lines) for i in range(len(header))]
     for l in [header] + lines:
         print("  ".join(str(c).ljust(w) for c, w in zip(l, widths)))
     med_on, med_off = statistics.median(times[True]), statistics.median(times[False])
-    summary = [
-        f"DER (pyannote.metrics, collar 0.25 s, overlap scored): words {100 * totals['words']:.1f} %, "
-        f"items {100 * totals['items']:.1f} % "
-        f"(miss {100 * comp['missed detection'] / ref_total:.1f}, FA {100 * comp['false alarm'] / ref_total:.1f}, "
-        f"confusion {100 * comp['confusion'] / ref_total:.1f})",
+    summary = ["DER (pyannote.metrics, collar 0.25 s, overlap scored), over all clips:"]
+    for name, metric in metrics.items():
+        d = metric[:]  # the components accumulated over all clips
+        summary.append(f"  {name}: {100 * abs(metric):.1f} % (miss {pct('missed detection', d)}, "
+                       f"FA {pct('false alarm', d)}, confusion {pct('confusion', d)})")
+    summary.append(
         f"cost of --diarize: median {med_on:.1f} s with, {med_off:.1f} s without over {args.runs} runs "
         f"({len(rows)} files, {sum(r['duration'] for r in rows):.0f} s of audio): "
         f"{100 * (med_on / med_off - 1):+.1f} % (all runs: with {', '.join(f'{x:.1f}' for x in times[True])}; "
-        f"without {', '.join(f'{x:.1f}' for x in times[False])})",
-    ]
+        f"without {', '.join(f'{x:.1f}' for x in times[False])})")
     for s in summary:
         print(s)
     if args.docs:
         now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         table += ["| " + " | ".join(l) + " |" for l in lines]
+        begin, end = (f"<!-- {SECTIONS[bool(args.clips)]}:{edge} -->" for edge in ("begin", "end"))
+        clips = f" --clips {args.clips}" if args.clips else ""
         section = "\n".join([
-            SECTION_BEGIN,
+            begin,
             f"- Date: {now}; commit `{mach['commit']}`; {mach['nproc']} CPUs, {mach['cpu']}; load average at start {mach['load_at_start']}",
-            f"- Command: `bench/der.sh --docs` (`harken transcribe --model {args.model} --diarize --format json`, "
+            f"- Command: `bench/der.sh --docs{clips}` (`harken transcribe --model {args.model} --diarize --format json`, "
             "then pyannote.metrics)",
-            *[f"- {s}" for s in summary],
+            *[f"  - {s.strip()}" if s.startswith("  ") else f"- {s}" for s in summary],
             "",
             *table,
-            SECTION_END,
+            end,
         ])
         doc = REPO / "docs" / "DIARIZATION.md"
         text = doc.read_text()
-        if SECTION_BEGIN in text:
-            a, b = text.index(SECTION_BEGIN), text.index(SECTION_END) + len(SECTION_END)
+        if begin in text:
+            a, b = text.index(begin), text.index(end) + len(end)
             text = text[:a] + section + text[b:]
         else:
-            text = text.rstrip("\n") + "\n\n## The product's output, scored by pyannote.metrics\n" + section + "\n"
+            text = text.rstrip("\n") + "\n\n" + section + "\n"
         doc.write_text(text)
 
 

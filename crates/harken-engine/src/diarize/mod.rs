@@ -7,9 +7,12 @@
 //!    Resemblyzer's GE2E LSTM ([`encoder`]; 1.6 s windows every 1.2 s) and 3D-Speaker's CAM++
 //!    ([`campp`]; 1.5 s windows), each with its own window plan and clustering threshold;
 //! 3. the speaker count from average-linkage clustering cut at a similarity threshold (or the
-//!    requested number), then Ward clustering into that many speakers ([`cluster`]);
+//!    requested number), then Ward clustering into that many speakers ([`cluster`]); with
+//!    pyannote's segmentation model ([`segment`], 10 s chunks every 5 s), the count is at least
+//!    the number of voices it hears talk alone for 2 s within one chunk;
 //! 4. a majority filter over neighbouring windows of a region, then turns: each window owns the
-//!    time from halfway to its previous neighbour to halfway to its next one.
+//!    time from halfway to its previous neighbour to halfway to its next one;
+//! 5. with the segmentation model, the turns redrawn along its local speakers ([`refine`]).
 //!
 //! Invariants: turns are sorted, do not overlap, lie inside the speech regions, and their
 //! speaker indices are `0..k` with no gaps. One speaker alone always comes out as one label.
@@ -18,8 +21,10 @@ mod assign;
 mod campp;
 mod cluster;
 mod encoder;
+mod refine;
 #[doc(hidden)]
 pub mod eval;
+pub(crate) mod segment;
 mod speech;
 #[doc(hidden)]
 pub mod synthetic;
@@ -35,6 +40,7 @@ pub(crate) use assign::assign_speakers;
 use campp::CamPlusPlus;
 use cluster::ClusterParams;
 use encoder::{Encoder, HOP};
+use segment::Segmenter;
 #[allow(unused_imports)] // For the engine: the regions to pass to `Diarizer::diarize`.
 pub(crate) use speech::diarization_regions;
 
@@ -148,6 +154,8 @@ pub(crate) struct DiarizeParams {
     /// Width (in windows, odd) of the majority filter over labels; 1 disables it.
     pub(crate) smooth: usize,
     pub(crate) cluster: ClusterParams,
+    /// With the segmentation model: redraw the turns along its local speakers ([`refine`]).
+    pub(crate) refine: bool,
 }
 
 impl Default for DiarizeParams {
@@ -165,6 +173,7 @@ impl DiarizeParams {
                 hop_s: 1.2,
                 smooth: 3,
                 cluster: ClusterParams::default(),
+                refine: true,
             },
             // CAM++ similarities: same speaker ≈ 0.75–0.87, different ≈ −0.07–0.26 on clean
             // speech, far lower than GE2E's, so the counting threshold is too.
@@ -173,6 +182,7 @@ impl DiarizeParams {
                 hop_s: CAMPP_HOP_S,
                 smooth: 3,
                 cluster: ClusterParams { threshold: CAMPP_THRESHOLD, ..ClusterParams::default() },
+                refine: true,
             },
         }
     }
@@ -188,11 +198,20 @@ const CAMPP_WINDOW_FRAMES: usize = 150;
 const CAMPP_HOP_S: f64 = 1.5;
 const CAMPP_THRESHOLD: f32 = 0.38;
 
-/// The speaker encoder, loaded once; `diarize` may be called from several threads.
+/// The speaker encoder (and optionally the segmentation model), loaded once; `diarize` may be
+/// called from several threads.
 pub(crate) struct Diarizer {
     encoder: SpeakerEncoder,
+    segmenter: Option<Segmenter>,
     params: DiarizeParams,
 }
+
+/// Samples between segmentation chunks (5 s: half-overlapping 10 s chunks, so every voice
+/// change falls well inside one; step 1 s, pyannote's own, costs 5× as much for nothing
+/// measurable on our clips).
+const SEGMENT_STEP: usize = 5 * SAMPLE_RATE as usize;
+/// Solo speech (s) a local speaker needs in one chunk to count (`segment::speakers_heard_alone`).
+const SEGMENT_MIN_SOLO_S: f64 = 2.0;
 
 /// A window of the recording: 10 ms frames `start .. start + window_frames` (samples
 /// `start * 160 ..`), in speech region `region`.
@@ -216,7 +235,20 @@ impl Diarizer {
             EncoderKind::Ge2e => SpeakerEncoder::Ge2e(Encoder::load(path)?),
             EncoderKind::CamPlusPlus => SpeakerEncoder::CamPlusPlus(CamPlusPlus::load(path)?),
         };
-        Ok(Diarizer { encoder, params: DiarizeParams::for_encoder(kind) })
+        Ok(Diarizer { encoder, segmenter: None, params: DiarizeParams::for_encoder(kind) })
+    }
+
+    /// Adds pyannote's segmentation model (`pytorch_model.bin`, [`segment`]): without a requested
+    /// count, the speakers it hears alone within one 10 s chunk set the least count.
+    pub(crate) fn with_segmenter(mut self, path: &Path) -> anyhow::Result<Self> {
+        self.segmenter = Some(Segmenter::load(path)?);
+        Ok(self)
+    }
+
+    /// Drops the segmentation model (for side-by-side measurements).
+    pub(crate) fn without_segmenter(mut self) -> Self {
+        self.segmenter = None;
+        self
     }
 
     /// Which encoder runs.
@@ -252,9 +284,20 @@ impl Diarizer {
         if let Some(t) = threshold {
             cluster_params.threshold = similarity_threshold(self.params.cluster.threshold, t);
         }
+        let activity = self.segmenter.as_ref().map(|seg| seg.activity_in(samples, &speech, SEGMENT_STEP));
+        if let (Some(activity), None) = (&activity, num_speakers) {
+            cluster_params.min_speakers = segment::speakers_heard_alone(activity, SEGMENT_MIN_SOLO_S);
+        }
         let mut labels = cluster::cluster(&emb, num_speakers, &cluster_params);
         smooth(&mut labels, &windows, self.params.smooth);
-        turns(&speech, &windows, &labels, self.params.window_frames)
+        let turns = turns(&speech, &windows, &labels, self.params.window_frames);
+        match activity {
+            Some(activity) if self.params.refine => {
+                let speakers = labels.iter().max().map_or(0, |&m| m + 1);
+                refine::refine_turns(&turns, &activity, speakers, &speech)
+            }
+            _ => turns,
+        }
     }
 
     /// The windows over `speech` (clipped, non-empty spans) and their embeddings.

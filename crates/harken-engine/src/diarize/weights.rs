@@ -397,8 +397,15 @@ impl Machine {
                 };
                 self.stack.push(v);
             }
+            0x81 => {
+                // NEWOBJ (`cls.__new__(cls, *args)`): objects of other classes in a checkpoint
+                // (a Lightning checkpoint's hyper-parameters) are not weights.
+                self.pop()?;
+                self.pop()?;
+                self.stack.push(Value::Opaque);
+            }
             b'b' => {
-                self.pop()?; // BUILD: state ignored (OrderedDict metadata).
+                self.pop()?; // BUILD: state ignored (OrderedDict metadata, objects' attributes).
             }
             _ => bail!("unsupported pickle opcode"),
         }

@@ -40,6 +40,9 @@ pub struct EngineConfig {
     pub condition_on_previous_text: bool,
     /// Silero VAD's `silero_vad_16k.safetensors`; without it the embedded earshot VAD runs.
     pub vad_model: Option<PathBuf>,
+    /// pyannote's segmentation-3.0 checkpoint (`pyannote-segmentation/pytorch_model.bin`); with
+    /// it, diarization counts at least the speakers it hears alone within 10 s.
+    pub segmentation_model: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -54,6 +57,7 @@ impl EngineConfig {
             speaker_model: None,
             condition_on_previous_text: false,
             vad_model: None,
+            segmentation_model: None,
         }
     }
 }
@@ -103,7 +107,12 @@ impl WhisperEngine {
             }
         };
         let mel = MelExtractor::new(model.n_mels());
-        let diarizer = config.speaker_model.as_deref().map(Diarizer::load).transpose().context("loading the speaker model")?;
+        let diarizer =
+            config.speaker_model.as_deref().map(Diarizer::load).transpose().context("loading the speaker model")?;
+        let diarizer = match (diarizer, config.segmentation_model.as_deref()) {
+            (Some(d), Some(path)) => Some(d.with_segmenter(path).context("loading the segmentation model")?),
+            (d, _) => d,
+        };
         tracing::info!(model = %config.model_name, threads, compute_type = %config.compute_type, diarization = diarizer.is_some(), "whisper model loaded");
         let silero = config.vad_model.as_deref().map(Silero::load).transpose().context("loading the VAD model")?;
         Ok(WhisperEngine { model, tok, bpe, mel, diarizer, silero, config })

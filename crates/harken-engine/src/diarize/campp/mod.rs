@@ -8,7 +8,7 @@
 //! The output matches a NumPy reference of the model on real speech (see the tests).
 
 mod fbank;
-mod layers;
+pub(crate) mod layers;
 mod net;
 #[cfg(test)]
 mod tests;
