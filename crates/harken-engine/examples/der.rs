@@ -14,7 +14,8 @@
 //! `--no-segmentation` leaves pyannote's segmentation model out, `--no-refine` uses it for the
 //! speaker count only (not to redraw the turns). Tuning knobs for
 //! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`,
-//! `HARKEN_DIAR_WINDOW` (s, CAM++ only). The speaker encoder: `HARKEN_DIAR_ENCODER=ge2e|campp`
+//! `HARKEN_DIAR_WINDOW` (s, CAM++ only), `HARKEN_DIAR_SEGMENT_STEP` (s between segmentation
+//! chunks). The speaker encoder: `HARKEN_DIAR_ENCODER=ge2e|campp`
 //! (default: the pipeline's default), each with its own tuned window, hop and threshold.
 //! `--rttm DIR` writes each clip's hypothesis and reference there as RTTM files.
 //! `--write-audio DIR` writes each clip there as `<name>.wav` (16 kHz, 16-bit) with its reference
@@ -53,6 +54,9 @@ fn main() -> anyhow::Result<()> {
     let segmentation = !std::env::args().any(|a| a == "--no-segmentation");
     if !segmentation {
         bench = bench.without_segmenter();
+    }
+    if let Some(step) = env::<f64>("HARKEN_DIAR_SEGMENT_STEP") {
+        bench.set_segment_step(step);
     }
     let refine = !std::env::args().any(|a| a == "--no-refine");
     if !refine {

@@ -50,6 +50,11 @@ impl Bench {
         Ok(Bench { diarizer, silero: Silero::load(&vad)? })
     }
 
+    /// Overrides the seconds between the segmentation model's chunks.
+    pub fn set_segment_step(&mut self, step_s: f64) {
+        self.diarizer.params.segment_step_s = step_s;
+    }
+
     /// Keeps the window turns as they are (the segmentation model then only bounds the count).
     pub fn without_refinement(mut self) -> Self {
         self.diarizer.params.refine = false;

@@ -156,7 +156,13 @@ pub(crate) struct DiarizeParams {
     pub(crate) cluster: ClusterParams,
     /// With the segmentation model: redraw the turns along its local speakers ([`refine`]).
     pub(crate) refine: bool,
+    /// Seconds between the starts of the segmentation model's 10 s chunks.
+    pub(crate) segment_step_s: f64,
 }
+
+/// Seconds between segmentation chunks: 5 s makes them half-overlapping, so every voice change
+/// falls well inside one (pyannote's own step, 1 s, costs 5× as much).
+const SEGMENT_STEP_S: f64 = 5.0;
 
 impl Default for DiarizeParams {
     fn default() -> Self {
@@ -174,6 +180,7 @@ impl DiarizeParams {
                 smooth: 3,
                 cluster: ClusterParams::default(),
                 refine: true,
+                segment_step_s: SEGMENT_STEP_S,
             },
             // CAM++ similarities: same speaker ≈ 0.75–0.87, different ≈ −0.07–0.26 on clean
             // speech, far lower than GE2E's, so the counting threshold is too.
@@ -183,6 +190,7 @@ impl DiarizeParams {
                 smooth: 3,
                 cluster: ClusterParams { threshold: CAMPP_THRESHOLD, ..ClusterParams::default() },
                 refine: true,
+                segment_step_s: SEGMENT_STEP_S,
             },
         }
     }
@@ -206,10 +214,6 @@ pub(crate) struct Diarizer {
     params: DiarizeParams,
 }
 
-/// Samples between segmentation chunks (5 s: half-overlapping 10 s chunks, so every voice
-/// change falls well inside one; step 1 s, pyannote's own, costs 5× as much for nothing
-/// measurable on our clips).
-const SEGMENT_STEP: usize = 5 * SAMPLE_RATE as usize;
 /// Solo speech (s) a local speaker needs in one chunk to count (`segment::speakers_heard_alone`).
 const SEGMENT_MIN_SOLO_S: f64 = 2.0;
 
@@ -284,7 +288,8 @@ impl Diarizer {
         if let Some(t) = threshold {
             cluster_params.threshold = similarity_threshold(self.params.cluster.threshold, t);
         }
-        let activity = self.segmenter.as_ref().map(|seg| seg.activity_in(samples, &speech, SEGMENT_STEP));
+        let step = ((self.params.segment_step_s * SAMPLE_RATE as f64) as usize).max(SAMPLE_RATE as usize);
+        let activity = self.segmenter.as_ref().map(|seg| seg.activity_in(samples, &speech, step));
         if let (Some(activity), None) = (&activity, num_speakers) {
             cluster_params.min_speakers = segment::speakers_heard_alone(activity, SEGMENT_MIN_SOLO_S);
         }

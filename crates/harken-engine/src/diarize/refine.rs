@@ -17,6 +17,13 @@ use crate::api::SAMPLE_RATE;
 /// window turns.
 const MIN_TRACK_FRAMES: usize = 30;
 
+/// Share of a track's labelled solo frames the window turns must give its speaker for the track
+/// to be trusted. The model sometimes hears two voices as one local speaker (clean read speech
+/// that changes abruptly, in our synthetic conversations); such a track is split between two
+/// window labels and is left to them. Measured (DER `diar` / synthetic): no check 39.9 / 15.2 %,
+/// 0.6 → 41.3 / 10.8, 0.7 → 42.1 / 9.6, 0.8 → 42.2 / 9.4; without refinement 42.9 / 10.2.
+const MIN_AGREEMENT: f64 = 0.7;
+
 /// `turns` (from the embedding windows, `speakers` labels) redrawn along the local speakers of
 /// `activity` (chunks in order), within the sample spans `speech`.
 pub(crate) fn refine_turns(
@@ -114,7 +121,14 @@ fn map_tracks(
     let distinct = tracks.len() <= speakers;
     let mut current = [None; LOCAL_SPEAKERS];
     search(&tracks, 0, speakers, distinct, &votes, &mut current, 0, &mut best);
-    best.0
+    let mut map = best.0;
+    for (k, slot) in map.iter_mut().enumerate() {
+        let voted: usize = votes.iter().map(|v| v[k]).sum();
+        if slot.is_some_and(|s| (votes[s][k] as f64) < MIN_AGREEMENT * voted.max(1) as f64) {
+            *slot = None;
+        }
+    }
+    map
 }
 
 /// Exhaustive search over the assignments of `tracks[i..]` (at most 3 tracks: ≤ 32³ cases).

@@ -31,9 +31,8 @@ pub(crate) const FRAME_STEP: usize = 270;
 pub(crate) const RECEPTIVE_FIELD: usize = 991;
 /// Local speakers per chunk.
 pub(crate) const LOCAL_SPEAKERS: usize = 3;
-/// Chunks run through the network together (the first convolution's im2col matrix is 16 MB a
-/// chunk).
-const BATCH: usize = 4;
+/// Chunks run through the network together: the LSTMs' recurrent products get 16 rows.
+const BATCH: usize = 16;
 
 /// Which local speakers each powerset class switches on.
 const POWERSET: [[bool; LOCAL_SPEAKERS]; CLASSES] = [

@@ -78,18 +78,38 @@ impl InstanceNorm {
         })
     }
 
-    fn apply(&self, x: &mut Array2<f32>, chunks: usize) {
+    /// In place on `chunks` blocks of rows, then leaky ReLU when `leaky`.
+    fn apply(&self, x: &mut Array2<f32>, chunks: usize, leaky: bool) {
         let (rows, channels) = x.dim();
         let len = rows / chunks;
-        for c in 0..chunks {
-            let mut block = x.slice_mut(s![c * len..(c + 1) * len, ..]);
-            for ch in 0..channels {
-                let mut col = block.column_mut(ch);
-                let mean = col.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
-                let var = col.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
-                let k = self.scale[ch] as f64 / (var + NORM_EPS as f64).sqrt();
-                let b = self.bias[ch] as f64;
-                col.mapv_inplace(|v| ((v as f64 - mean) * k + b) as f32);
+        let data = x.as_slice_mut().expect("standard layout");
+        let mut sum = vec![0.0f64; channels];
+        let mut sq = vec![0.0f64; channels];
+        for block in data.chunks_exact_mut(len * channels) {
+            sum.fill(0.0);
+            sq.fill(0.0);
+            for row in block.chunks_exact(channels) {
+                for (s, &v) in sum.iter_mut().zip(row) {
+                    *s += v as f64;
+                }
+            }
+            let mean: Vec<f64> = sum.iter().map(|s| s / len as f64).collect();
+            for row in block.chunks_exact(channels) {
+                for ((q, &v), m) in sq.iter_mut().zip(row).zip(&mean) {
+                    *q += (v as f64 - m).powi(2);
+                }
+            }
+            let k: Vec<f32> = sq
+                .iter()
+                .zip(&self.scale)
+                .map(|(q, g)| (*g as f64 / (q / len as f64 + NORM_EPS as f64).sqrt()) as f32)
+                .collect();
+            let b: Vec<f32> = mean.iter().zip(&k).zip(&self.bias).map(|((m, k), b)| b - (*m as f32) * k).collect();
+            for row in block.chunks_exact_mut(channels) {
+                for ((v, k), b) in row.iter_mut().zip(&k).zip(&b) {
+                    let y = *v * k + b;
+                    *v = if leaky && y < 0.0 { LEAKY_SLOPE * y } else { y };
+                }
             }
         }
     }
@@ -100,17 +120,17 @@ fn max_pool3(x: &Array2<f32>, chunks: usize) -> (Array2<f32>, usize) {
     let (rows, channels) = x.dim();
     let len = rows / chunks;
     let out_len = len / 3;
-    let mut out = Array2::<f32>::zeros((chunks * out_len, channels));
+    let src = x.as_slice().expect("standard layout");
+    let mut out = Vec::with_capacity(chunks * out_len * channels);
     for c in 0..chunks {
         for t in 0..out_len {
-            let mut dst = out.row_mut(c * out_len + t);
-            for k in 0..3 {
-                let src = x.row(c * len + 3 * t + k);
-                dst.zip_mut_with(&src, |d, &v| *d = if k == 0 { v } else { d.max(v) });
-            }
+            let at = (c * len + 3 * t) * channels;
+            let (a, rest) = src[at..at + 3 * channels].split_at(channels);
+            let (b, c3) = rest.split_at(channels);
+            out.extend(a.iter().zip(b).zip(c3).map(|((x, y), z)| x.max(*y).max(*z)));
         }
     }
-    (out, out_len)
+    (Array2::from_shape_vec((chunks * out_len, channels), out).expect("pooled shape"), out_len)
 }
 
 fn leaky_relu(x: &mut Array2<f32>) {
@@ -298,27 +318,47 @@ impl Network {
         len
     }
 
-    /// Log-probabilities of the 7 classes, `(chunks · frames) × 7`, for `chunks` chunks of
-    /// equal length laid end to end in `audio`.
-    pub(crate) fn forward(&self, audio: &[f32], chunks: usize) -> Array2<f32> {
-        let len = audio.len() / chunks;
-        let mut x = Array2::from_shape_vec((chunks * len, 1), audio.to_vec()).expect("one column");
+    /// The SincNet front end of one 10 s chunk: `frames × 60`.
+    fn front_end(&self, audio: &[f32]) -> Array2<f32> {
+        let mut x = Array2::from_shape_vec((audio.len(), 1), audio.to_vec()).expect("one column");
         let wav_norm = InstanceNorm { scale: vec![self.wav_scale], bias: vec![self.wav_bias] };
-        wav_norm.apply(&mut x, chunks);
-        let mut x = self.sinc.forward(&x, chunks, len);
+        wav_norm.apply(&mut x, 1, false);
+        let mut x = self.sinc.forward(&x, 1, audio.len());
         x.mapv_inplace(f32::abs);
         let mut len = 0;
         for (i, norm) in self.norms.iter().enumerate() {
             if i > 0 {
-                x = self.convs[i - 1].forward(&x, chunks, len);
+                x = self.convs[i - 1].forward(&x, 1, len);
             }
-            let (mut pooled, pooled_len) = max_pool3(&x, chunks);
-            norm.apply(&mut pooled, chunks);
-            leaky_relu(&mut pooled);
+            let (mut pooled, pooled_len) = max_pool3(&x, 1);
+            norm.apply(&mut pooled, 1, true);
             (x, len) = (pooled, pooled_len);
         }
+        x
+    }
+
+    /// Log-probabilities of the 7 classes, `(chunks · frames) × 7`, for `chunks` chunks of
+    /// equal length laid end to end in `audio`. The front ends run chunk by chunk on two
+    /// threads (the first convolution's im2col matrix is 16 MB a chunk); the LSTMs run all
+    /// chunks as one batch, so each recurrent step is one larger matrix product.
+    pub(crate) fn forward(&self, audio: &[f32], chunks: usize) -> Array2<f32> {
+        let len = audio.len() / chunks;
+        let frames = self.frames(len);
+        let mut x = Array2::<f32>::zeros((chunks * frames, 60));
+        let half = chunks.div_ceil(2) * frames;
+        let (mut first, mut second) = x.view_mut().split_at(ndarray::Axis(0), half);
+        let run = |from: usize, out: &mut ndarray::ArrayViewMut2<'_, f32>| {
+            for (i, c) in (from..chunks).enumerate().take(out.nrows() / frames.max(1)) {
+                let f = self.front_end(&audio[c * len..(c + 1) * len]);
+                out.slice_mut(s![i * frames..(i + 1) * frames, ..]).assign(&f);
+            }
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| run(0, &mut first));
+            run(chunks.div_ceil(2), &mut second);
+        });
         for lstm in &self.lstms {
-            x = lstm.forward(&x, chunks, len);
+            x = lstm.forward(&x, chunks, frames);
         }
         for (i, linear) in self.linears.iter().enumerate() {
             x = linear.forward(x.view());
