@@ -261,12 +261,6 @@ impl Diarizer {
         self.encoder.kind()
     }
 
-    #[cfg(test)]
-    pub(crate) fn with_params(mut self, params: DiarizeParams) -> Self {
-        self.params = params;
-        self
-    }
-
     /// Speaker turns of 16 kHz mono `samples`, within the half-open sample spans `speech`
     /// (sorted, from VAD). `num_speakers` fixes the number of speakers; otherwise it is
     /// estimated (1 to 32), more readily merged the higher `threshold` (ElevenLabs'

@@ -100,6 +100,7 @@ impl Segmenter {
 
     /// Log-probabilities of the powerset classes for one chunk (zero-padded to 10 s),
     /// `frames × 7`, row-major.
+    #[cfg(test)]
     pub(crate) fn log_probs(&self, chunk: &[f32]) -> Vec<f32> {
         let mut audio = chunk[..chunk.len().min(CHUNK)].to_vec();
         audio.resize(CHUNK, 0.0);
@@ -108,6 +109,7 @@ impl Segmenter {
 
     /// Activity in chunks of 10 s starting every `step` samples (the last one zero-padded),
     /// each frame labelled with its most probable class.
+    #[cfg(test)]
     pub(crate) fn activity(&self, samples: &[f32], step: usize) -> Vec<ChunkActivity> {
         self.activity_in(samples, &[(0, samples.len())], step)
     }
