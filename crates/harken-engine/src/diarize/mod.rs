@@ -243,7 +243,8 @@ impl Diarizer {
     }
 
     /// Adds pyannote's segmentation model (`pytorch_model.bin`, [`segment`]): without a requested
-    /// count, the speakers it hears alone within one 10 s chunk set the least count.
+    /// count, the voices it hears alone within one 10 s chunk set the least count (above
+    /// ElevenLabs' `diarization_threshold`), and the turns follow its voice changes ([`refine`]).
     pub(crate) fn with_segmenter(mut self, path: &Path) -> anyhow::Result<Self> {
         self.segmenter = Some(Segmenter::load(path)?);
         Ok(self)
