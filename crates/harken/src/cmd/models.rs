@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(f.dir.models_dir.as_deref(), Some(Path::new("/m")));
         assert_eq!(
             names_to_fetch(&f.names),
-            ["tiny.en", "base", "silero-vad", "resemblyzer", "campplus"]
+            ["tiny.en", "base", "silero-vad", "resemblyzer", "campplus", "pyannote-segmentation"]
         );
         assert!(
             parse(&["fetch", "large-v9"]).is_err(),
