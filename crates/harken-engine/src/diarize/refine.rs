@@ -4,10 +4,11 @@
 //! alike get one label. The segmentation model ([`super::segment`]) hears, every 17 ms, which of
 //! up to three voices talks within each 10 s chunk, but does not know who they are across
 //! chunks. Here each local speaker (a "track") takes the global speaker that the window turns
-//! give most of its solo frames, two tracks of one chunk never taking the same one (they are
-//! different voices by the model's judgement), and every frame of speech then takes the
-//! speaker of the track talking there. Where no track talks (the model hears silence inside a
-//! VAD region), the window turns' speaker stays.
+//! give most of its solo frames, when they give it enough of them ([`MIN_AGREEMENT`]) and no
+//! other track of the chunk has a better claim to it (they are different voices by the model's
+//! judgement); every frame of speech then takes the speaker of the track talking there. Where
+//! no trusted track talks (or the model hears silence inside a VAD region), the window turns'
+//! speaker stays.
 
 use super::segment::{ChunkActivity, FRAME_STEP, LOCAL_SPEAKERS, RECEPTIVE_FIELD};
 use super::SpeakerTurn;
@@ -60,7 +61,9 @@ pub(crate) fn refine_turns(
         while at < b {
             let end = (at + FRAME_STEP).min(b);
             let centre = (at + end) / 2;
-            while chunk + 1 < activity.len() && distance_to_centre(&activity[chunk + 1], centre) <= distance_to_centre(&activity[chunk], centre) {
+            while chunk + 1 < activity.len()
+                && distance_to_centre(&activity[chunk + 1], centre) <= distance_to_centre(&activity[chunk], centre)
+            {
                 chunk += 1;
             }
             let label = frame_label(&activity[chunk], &maps[chunk], centre, window_label(centre));
@@ -97,9 +100,11 @@ fn frame_label(
     }
 }
 
-/// Which global speaker each local speaker of `chunk` is: the assignment (no two tracks on one
-/// speaker while there are enough speakers) that agrees with the window labels on the most
-/// solo frames. Tracks with too little solo speech stay unmapped.
+/// Which global speaker each local speaker of `chunk` is: the one the window labels give most of
+/// its solo frames, if they give it at least [`MIN_AGREEMENT`] of them. Two tracks of one chunk
+/// are two voices, so where both claim one speaker (and there are enough speakers) the track
+/// with fewer votes for it is left unmapped rather than merged. Tracks with too little solo
+/// speech stay unmapped.
 fn map_tracks(
     chunk: &ChunkActivity,
     speakers: usize,
@@ -117,46 +122,27 @@ fn map_tracks(
         }
     }
     let tracks: Vec<usize> = (0..LOCAL_SPEAKERS).filter(|&k| solo[k] >= MIN_TRACK_FRAMES).collect();
-    let mut best = ([None; LOCAL_SPEAKERS], 0usize);
-    let distinct = tracks.len() <= speakers;
-    let mut current = [None; LOCAL_SPEAKERS];
-    search(&tracks, 0, speakers, distinct, &votes, &mut current, 0, &mut best);
-    let mut map = best.0;
-    for (k, slot) in map.iter_mut().enumerate() {
+    // (speaker, votes for it) of each trusted track.
+    let mut best = [None; LOCAL_SPEAKERS];
+    for &k in &tracks {
         let voted: usize = votes.iter().map(|v| v[k]).sum();
-        if slot.is_some_and(|s| (votes[s][k] as f64) < MIN_AGREEMENT * voted.max(1) as f64) {
-            *slot = None;
+        let top = (0..speakers).max_by_key(|&s| (votes[s][k], std::cmp::Reverse(s)));
+        if let Some(s) = top.filter(|&s| voted > 0 && votes[s][k] as f64 >= MIN_AGREEMENT * voted as f64) {
+            best[k] = Some((s, votes[s][k]));
         }
     }
-    map
-}
-
-/// Exhaustive search over the assignments of `tracks[i..]` (at most 3 tracks: ≤ 32³ cases).
-#[allow(clippy::too_many_arguments)]
-fn search(
-    tracks: &[usize],
-    i: usize,
-    speakers: usize,
-    distinct: bool,
-    votes: &[[usize; LOCAL_SPEAKERS]],
-    current: &mut [Option<usize>; LOCAL_SPEAKERS],
-    score: usize,
-    best: &mut ([Option<usize>; LOCAL_SPEAKERS], usize),
-) {
-    let Some(&k) = tracks.get(i) else {
-        if score > best.1 || best.0.iter().all(Option::is_none) {
-            *best = (*current, score);
+    if tracks.len() <= speakers {
+        for a in 0..LOCAL_SPEAKERS {
+            for b in 0..LOCAL_SPEAKERS {
+                if let (Some((sa, na)), Some((sb, nb))) = (best[a], best[b]) {
+                    if a != b && sa == sb && (na, b) < (nb, a) {
+                        best[a] = None;
+                    }
+                }
+            }
         }
-        return;
-    };
-    for s in 0..speakers {
-        if distinct && current.contains(&Some(s)) {
-            continue;
-        }
-        current[k] = Some(s);
-        search(tracks, i + 1, speakers, distinct, votes, current, score + votes[s][k], best);
-        current[k] = None;
     }
+    best.map(|m| m.map(|(s, _)| s))
 }
 
 /// Speaker indices renumbered `0..k` in order of first appearance (a speaker may have lost all
