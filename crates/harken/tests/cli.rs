@@ -172,3 +172,23 @@ fn prompt_and_temperature_flags() {
     let prompted = stdout(&harken(&["transcribe", "--model", "tiny.en", "--format", "text", "--prompt", "Jaxxon Brekkenridge", name]));
     assert!(prompted.contains("Brekkenridge"), "{prompted}");
 }
+
+/// The two-speaker dialogue of the shared test data (pyannote's sample, `../shared/testdata` or
+/// `$HARKEN_TESTDATA`): two labels with the segmentation model (the default), one without it
+/// (the speaker embeddings alone merge the two voices; docs/DIARIZATION.md).
+#[test]
+fn diarize_tells_the_two_voices_of_a_dialogue_apart() {
+    let audio = harken_engine::diarize::eval::testdata_dir().join("diar/pyannote_sample.wav");
+    assert!(audio.exists(), "{} is missing (set HARKEN_TESTDATA)", audio.display());
+    let speakers = |extra: &[&str]| -> std::collections::BTreeSet<String> {
+        let mut args = vec!["transcribe", "--model", "tiny.en", "--diarize", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(audio.to_str().unwrap());
+        let t: harken_types::Transcript = serde_json::from_str(&stdout(&harken(&args))).expect("a transcript");
+        t.check().unwrap();
+        assert!(t.words.iter().all(|w| w.speaker_id.is_some()), "every item has a speaker");
+        t.words.iter().filter_map(|w| w.speaker_id.clone()).collect()
+    };
+    assert_eq!(speakers(&[]), ["speaker_0", "speaker_1"].map(String::from).into());
+    assert_eq!(speakers(&["--speaker-segmentation", "false"]), ["speaker_0"].map(String::from).into());
+}
