@@ -55,41 +55,38 @@ impl EngineArgs {
     }
 }
 
-/// The speaker encoder's weights (`resemblyzer` or `campplus`), fetched when missing. Without
-/// them the engine still transcribes, and refuses diarization: a warning here beats a server
-/// that will not start offline.
+/// The directory of an optional model, fetched when missing. Without it the engine runs with
+/// less (`without` says what, in the warning): a warning here beats a server that will not
+/// start offline.
+async fn optional_model(models_dir: &std::path::Path, name: &str, without: &str) -> Option<PathBuf> {
+    match harken_models::ensure(models_dir, name).await {
+        Ok(dir) => Some(dir),
+        Err(err) => {
+            tracing::warn!(error = format!("{err:#}"), model = name, "model unavailable: {without}");
+            None
+        }
+    }
+}
+
+/// The speaker encoder's weights (`resemblyzer` or `campplus`); without them the engine still
+/// transcribes, and refuses diarization.
 async fn speaker_model(models_dir: &std::path::Path, name: &str) -> Option<PathBuf> {
     let kind: SpeakerEncoderKind = name.parse().ok()?;
-    match harken_models::ensure(models_dir, kind.model_name()).await {
-        Ok(_) => Some(kind.model_path(models_dir)),
-        Err(err) => {
-            tracing::warn!(error = format!("{err:#}"), "speaker model unavailable: diarization disabled");
-            None
-        }
-    }
+    optional_model(models_dir, kind.model_name(), "diarization disabled").await?;
+    Some(kind.model_path(models_dir))
 }
 
-/// pyannote's segmentation model, fetched when missing; without it diarization counts speakers
-/// from the speaker embeddings alone.
+/// pyannote's segmentation model; without it diarization counts speakers from the speaker
+/// embeddings alone.
 async fn segmentation_model(models_dir: &std::path::Path) -> Option<PathBuf> {
-    match harken_models::ensure(models_dir, "pyannote-segmentation").await {
-        Ok(dir) => Some(dir.join("pytorch_model.bin")),
-        Err(err) => {
-            tracing::warn!(error = format!("{err:#}"), "segmentation model unavailable: diarization counts speakers without it");
-            None
-        }
-    }
+    let dir = optional_model(models_dir, "pyannote-segmentation", "diarization runs without segmentation").await?;
+    Some(dir.join("pytorch_model.bin"))
 }
 
-/// Silero VAD's weights, fetched when missing; without them the embedded VAD runs.
+/// Silero VAD's weights; without them the embedded VAD runs.
 async fn vad_model(models_dir: &std::path::Path) -> Option<PathBuf> {
-    match harken_models::ensure(models_dir, "silero-vad").await {
-        Ok(dir) => Some(dir.join("silero_vad_16k.safetensors")),
-        Err(err) => {
-            tracing::warn!(error = format!("{err:#}"), "Silero VAD unavailable: using the embedded VAD");
-            None
-        }
-    }
+    let dir = optional_model(models_dir, "silero-vad", "using the embedded VAD").await?;
+    Some(dir.join("silero_vad_16k.safetensors"))
 }
 
 /// Loads the engine, fetching the model first when it is a known name not yet installed.

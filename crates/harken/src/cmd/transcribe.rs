@@ -149,7 +149,10 @@ fn temperature(s: &str) -> Result<f32, String> {
 
 fn check_supported(engine: &dyn SpeechEngine, options: &TranscribeOptions) -> anyhow::Result<()> {
     if options.diarize && !engine.supports_diarization() {
-        bail!("--diarize/--num-speakers: speaker diarization is not available in this build yet");
+        bail!(
+            "--diarize/--num-speakers: speaker diarization is unavailable: its speaker model could not be \
+             loaded (see the warning above; `harken models fetch resemblyzer`, or `campplus` for that encoder)"
+        );
     }
     if options.tag_audio_events && !engine.supports_audio_events() {
         bail!("--tag-audio-events: audio event tagging is not available in this build yet");
