@@ -114,7 +114,9 @@ impl Segmenter {
         self.activity_in(samples, &[(0, samples.len())], step)
     }
 
-    /// [`Self::activity`] of the chunks that hold some of `speech` (sorted sample spans) only.
+    /// Activity in chunks of 10 s starting every `step` samples (the last one zero-padded), of
+    /// the chunks that hold some of `speech` (sample spans) only; each frame labelled with its
+    /// most probable class.
     pub(crate) fn activity_in(&self, samples: &[f32], speech: &[(usize, usize)], step: usize) -> Vec<ChunkActivity> {
         let mut starts = vec![0];
         while starts.last().unwrap() + CHUNK < samples.len() {

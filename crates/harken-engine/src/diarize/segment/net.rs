@@ -1,9 +1,9 @@
 //! The segmentation-3.0 network (pyannote's `PyanNet`) on a batch of 10 s chunks.
 //!
 //! SincNet front end: the waveform's instance norm, a strided convolution with 80 band-pass
-//! filters (built at load time from their learned cut-off frequencies), `|·|`, then three blocks of max-pool (3),
-//! instance norm and leaky ReLU, with two plain convolutions (80 → 60 → 60, 5 taps) between
-//! them. Then four bidirectional LSTM layers (128 per direction), two linear layers with leaky
+//! filters (built at load time from their learned cut-off frequencies), `|·|`, then three
+//! blocks of max-pool (3), instance norm and leaky ReLU, with two plain convolutions
+//! (80 → 60 → 60, 5 taps) between them. Then four bidirectional LSTM layers (128 per direction), two linear layers with leaky
 //! ReLU, and a linear layer to the 7 powerset classes. Activations are row-major matrices, one
 //! row per (chunk, time step), channels contiguous; convolutions are im2col + one matrix product.
 
