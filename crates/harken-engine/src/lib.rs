@@ -16,6 +16,8 @@ mod whisper;
 pub use api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
 /// Which speaker encoder diarization runs, and where its weights live in a models directory.
 pub use diarize::EncoderKind as SpeakerEncoderKind;
+/// Where pyannote's segmentation model lives in a models directory, and its registry name.
+pub use diarize::segment::{model_path as segmentation_model_path, MODEL_NAME as SEGMENTATION_MODEL};
 pub use harken_types::{Transcript, Word, WordKind};
 #[cfg(feature = "whisper")]
 pub use whisper::{EngineConfig, WhisperEngine};

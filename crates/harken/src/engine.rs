@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use harken_engine::{EngineConfig, SpeakerEncoderKind, SpeechEngine, WhisperEngine};
+use harken_engine::{segmentation_model_path, EngineConfig, SpeakerEncoderKind, SpeechEngine, WhisperEngine, SEGMENTATION_MODEL};
 
 /// Engine settings common to every subcommand that transcribes.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,8 +79,8 @@ async fn speaker_model(models_dir: &std::path::Path, name: &str) -> Option<PathB
 /// pyannote's segmentation model; without it diarization counts speakers from the speaker
 /// embeddings alone.
 async fn segmentation_model(models_dir: &std::path::Path) -> Option<PathBuf> {
-    let dir = optional_model(models_dir, "pyannote-segmentation", "diarization runs without segmentation").await?;
-    Some(dir.join("pytorch_model.bin"))
+    optional_model(models_dir, SEGMENTATION_MODEL, "diarization runs without segmentation").await?;
+    Some(segmentation_model_path(models_dir))
 }
 
 /// Silero VAD's weights; without them the embedded VAD runs.

@@ -265,7 +265,7 @@ fn fold_small(emb: &[&[f32]], labels: Vec<usize>, min_fraction: f32) -> Vec<usiz
 }
 
 /// Renumbers labels to `0..k` in order of first appearance.
-fn compact(labels: Vec<usize>) -> Vec<usize> {
+pub(crate) fn compact(labels: Vec<usize>) -> Vec<usize> {
     let mut seen: Vec<usize> = Vec::new();
     labels
         .into_iter()

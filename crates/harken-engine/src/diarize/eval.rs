@@ -170,13 +170,7 @@ pub fn single_speaker_reference(reference: &[Segment]) -> Vec<Segment> {
     out
 }
 
-/// The registry's name for pyannote's segmentation model.
-pub const SEGMENTATION_MODEL: &str = "pyannote-segmentation";
-
-/// pyannote's segmentation-3.0 checkpoint in a models directory.
-pub fn segmentation_model_path(models_dir: &Path) -> PathBuf {
-    models_dir.join(SEGMENTATION_MODEL).join("pytorch_model.bin")
-}
+pub use super::segment::{model_path as segmentation_model_path, MODEL_NAME as SEGMENTATION_MODEL};
 
 /// `$HARKEN_MODELS_DIR`, else `default_models_dir`.
 pub fn models_dir(default_models_dir: PathBuf) -> PathBuf {

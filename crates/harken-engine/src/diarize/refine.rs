@@ -10,6 +10,7 @@
 //! no trusted track talks (or the model hears silence inside a VAD region), the window turns'
 //! speaker stays.
 
+use super::cluster;
 use super::segment::{ChunkActivity, FRAME_STEP, LOCAL_SPEAKERS, RECEPTIVE_FIELD};
 use super::SpeakerTurn;
 use crate::api::SAMPLE_RATE;
@@ -148,15 +149,9 @@ fn map_tracks(
 /// Speaker indices renumbered `0..k` in order of first appearance (a speaker may have lost all
 /// its frames to the tracks).
 fn compact(turns: &mut [SpeakerTurn]) {
-    let mut seen: Vec<usize> = Vec::new();
-    for t in turns.iter_mut() {
-        t.speaker = match seen.iter().position(|&s| s == t.speaker) {
-            Some(i) => i,
-            None => {
-                seen.push(t.speaker);
-                seen.len() - 1
-            }
-        };
+    let labels = cluster::compact(turns.iter().map(|t| t.speaker).collect());
+    for (t, l) in turns.iter_mut().zip(labels) {
+        t.speaker = l;
     }
 }
 

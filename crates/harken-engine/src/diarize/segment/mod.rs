@@ -23,6 +23,14 @@ use anyhow::Context;
 use super::weights::load_zip_tensors;
 use net::{Network, CLASSES};
 
+/// The model registry's name for the weights (`harken models fetch pyannote-segmentation`).
+pub const MODEL_NAME: &str = "pyannote-segmentation";
+
+/// The weights file in a models directory.
+pub fn model_path(models_dir: &Path) -> std::path::PathBuf {
+    models_dir.join(MODEL_NAME).join("pytorch_model.bin")
+}
+
 /// Samples per chunk: the 10 s the model was trained on.
 pub(crate) const CHUNK: usize = 160_000;
 /// Samples between output frames.

@@ -9,11 +9,10 @@
 
 use std::collections::HashMap;
 
-use anyhow::{ensure, Context};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2};
 
-use crate::diarize::campp::layers::Linear;
+use crate::diarize::campp::layers::{Linear, Weights};
 use crate::diarize::encoder::{sigmoid, tanh};
 use crate::diarize::weights::Tensor;
 
@@ -23,16 +22,6 @@ const HIDDEN: usize = 128;
 const GATES: usize = 4 * HIDDEN;
 const LEAKY_SLOPE: f32 = 0.01;
 const NORM_EPS: f32 = 1e-5;
-
-struct Tensors(HashMap<String, Tensor>);
-
-impl Tensors {
-    fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<Tensor> {
-        let t = self.0.remove(name).with_context(|| format!("no tensor {name}"))?;
-        ensure!(t.shape == shape, "{name} has shape {:?}, expected {shape:?}", t.shape);
-        Ok(t)
-    }
-}
 
 /// A valid (unpadded) 1-D convolution as a matrix product.
 struct Conv {
@@ -71,7 +60,7 @@ struct InstanceNorm {
 }
 
 impl InstanceNorm {
-    fn load(w: &mut Tensors, prefix: &str, channels: usize) -> anyhow::Result<Self> {
+    fn load(w: &mut Weights, prefix: &str, channels: usize) -> anyhow::Result<Self> {
         Ok(InstanceNorm {
             scale: w.take(&format!("{prefix}.weight"), &[channels])?.data,
             bias: w.take(&format!("{prefix}.bias"), &[channels])?.data,
@@ -229,7 +218,7 @@ struct BiLstm {
 
 impl BiLstm {
     /// `lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{layer}` and their `_reverse` twins.
-    fn load(w: &mut Tensors, layer: usize, inputs: usize) -> anyhow::Result<Self> {
+    fn load(w: &mut Weights, layer: usize, inputs: usize) -> anyhow::Result<Self> {
         let mut direction = |suffix: &str| -> anyhow::Result<Direction> {
             let name = |what: &str| format!("lstm.{what}_l{layer}{suffix}");
             let w_in = transposed(&w.take(&name("weight_ih"), &[GATES, inputs])?);
@@ -271,7 +260,7 @@ impl Network {
     /// From the PyTorch Lightning checkpoint's `state_dict` (keys `state_dict.sincnet...`).
     pub(crate) fn load(tensors: HashMap<String, Tensor>) -> anyhow::Result<Self> {
         let tensors = tensors.into_iter().map(|(k, v)| (k.strip_prefix("state_dict.").unwrap_or(&k).to_owned(), v));
-        let mut w = Tensors(tensors.collect());
+        let mut w = Weights(tensors.collect());
         let wav_scale = w.take("sincnet.wav_norm1d.weight", &[1])?.data[0];
         let wav_bias = w.take("sincnet.wav_norm1d.bias", &[1])?.data[0];
         let fb = "sincnet.conv1d.0.filterbank";
