@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{DiarizeParams, Diarizer};
+pub use super::segment::{model_path as segmentation_model_path, MODEL_NAME as SEGMENTATION_MODEL};
 pub use super::EncoderKind;
 use crate::api::SAMPLE_RATE;
 use crate::vad::silero::Silero;
@@ -169,8 +170,6 @@ pub fn single_speaker_reference(reference: &[Segment]) -> Vec<Segment> {
     }
     out
 }
-
-pub use super::segment::{model_path as segmentation_model_path, MODEL_NAME as SEGMENTATION_MODEL};
 
 /// `$HARKEN_MODELS_DIR`, else `default_models_dir`.
 pub fn models_dir(default_models_dir: PathBuf) -> PathBuf {

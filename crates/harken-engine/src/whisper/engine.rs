@@ -41,7 +41,8 @@ pub struct EngineConfig {
     /// Silero VAD's `silero_vad_16k.safetensors`; without it the embedded earshot VAD runs.
     pub vad_model: Option<PathBuf>,
     /// pyannote's segmentation-3.0 checkpoint (`pyannote-segmentation/pytorch_model.bin`); with
-    /// it, diarization counts at least the speakers it hears alone within 10 s.
+    /// it, diarization counts at least the voices it hears alone within 10 s and turns change
+    /// where it hears the voice change.
     pub segmentation_model: Option<PathBuf>,
 }
 
