@@ -150,11 +150,11 @@ def main() -> None:
         whole_file = Timeline([Segment(0.0, r["duration"])])  # scored region: the whole recording
         per = {name: metric(ref, hypothesis(t, *readings[name]), uem=whole_file, detailed=True)
                for name, metric in metrics.items()}
-        w = per["words"]
-        found = len({w.get("speaker_id") for w in t.get("words", []) if w.get("speaker_id")})
-        lines.append([Path(r["file"]).stem, f"{w['total']:.1f}",
-                      *[pct("diarization error rate", {**per[n], "total": 1.0}) for n in readings],
-                      pct("missed detection", w), pct("false alarm", w), pct("confusion", w),
+        words = per["words"]
+        found = len({item.get("speaker_id") for item in t.get("words", []) if item.get("speaker_id")})
+        lines.append([Path(r["file"]).stem, f"{words['total']:.1f}",
+                      *[f"{100 * per[n]['diarization error rate']:.1f}" for n in readings],
+                      pct("missed detection", words), pct("false alarm", words), pct("confusion", words),
                       f"{found}/{len(ref.labels())}"])
     header = ["clip", "scored s", "DER words %", f"DER turns (gap < {TURN_GAP} s) %", "DER items %",
               "words: miss %", "FA %", "conf %", "speakers found/true"]
