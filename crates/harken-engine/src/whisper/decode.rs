@@ -35,6 +35,13 @@ impl Decoded {
         self.no_speech_prob > NO_SPEECH_THRESHOLD && self.avg_logprob < MIN_AVG_LOGPROB
     }
 
+    /// Neither of Whisper's two signs of silence: stricter than `!is_silence()`, which needs
+    /// both. For audio decoded a second time, where a short window of noise or of a distant
+    /// voice tends to come back as "Thank you." at low confidence.
+    pub(super) fn is_confident(&self) -> bool {
+        self.no_speech_prob <= NO_SPEECH_THRESHOLD && self.avg_logprob >= MIN_AVG_LOGPROB
+    }
+
     /// Whether this text should not be context for the next window.
     pub(super) fn resets_context(&self) -> bool {
         self.temperature > PROMPT_RESET_TEMPERATURE

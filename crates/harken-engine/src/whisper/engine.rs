@@ -9,6 +9,7 @@ use harken_types::{iso639_1_to_3, normalize_language_code, Transcript, WordKind}
 use super::bpe::BpeEncoder;
 use super::decode::Decoded;
 use super::streams::{Contexts, Streams};
+use super::unheard;
 use super::tokenizer::Tokenizer;
 use super::words::{spread_words, words_from_alignment, Alignment, TimedWord};
 use crate::api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
@@ -135,10 +136,7 @@ impl WhisperEngine {
         let mut items_of_window: Vec<Vec<Item>> = vec![Vec::new(); spans.len()];
         for step in 0..streams.steps() {
             let batch = streams.at(step);
-            let mut windows: Vec<Window> = batch
-                .iter()
-                .map(|&(_, w)| Window { span: spans[w], features: self.mel.window_features(&samples[spans[w].0..spans[w].1]) })
-                .collect();
+            let mut windows = self.windows(samples, batch.iter().map(|&(_, w)| spans[w]));
             let encoded = self.encode(&mut windows)?;
             let lang = match &language {
                 Some(l) => l.clone(),
@@ -152,14 +150,8 @@ impl WhisperEngine {
             let stream_ids: Vec<usize> = batch.iter().map(|&(s, _)| s).collect();
             let batch_contexts: Vec<Vec<usize>> = contexts.for_batch(&stream_ids).into_iter().map(<[usize]>::to_vec).collect();
             let context_refs: Vec<&[usize]> = batch_contexts.iter().map(Vec::as_slice).collect();
-            let mut decoded = self.decode(&encoded, &context_refs, &lang, temperature)?;
-            for ((window, d), context) in windows.iter().zip(decoded.iter_mut()).zip(&context_refs) {
-                if self.needs_fallback(d) {
-                    *d = self.decode_with_fallback(&samples[window.span.0..window.span.1], context, &lang, std::mem::take(d))?;
-                }
-            }
-            let timed = self.align(&encoded, &windows, &decoded, &lang)?;
-            for (((stream, w), d), words) in batch.iter().copied().zip(&decoded).zip(timed) {
+            let heard = self.transcribe_encoded(samples, &scores, &encoded, &windows, &context_refs, &lang, temperature)?;
+            for ((stream, w), (d, items)) in batch.iter().copied().zip(heard) {
                 if d.is_silence() {
                     continue;
                 }
@@ -168,16 +160,18 @@ impl WhisperEngine {
                 } else {
                     contexts.push(stream, &d.tokens);
                 }
-                items_of_window[w] = window_items(spans[w], words)
-                    .map(|mut item| {
-                        (item.start, item.end) = vad::trim_to_speech(item.start, item.end, &scores);
-                        item
-                    })
-                    .collect();
+                items_of_window[w] = items;
             }
             progress((step + 1) as f32 / streams.steps() as f32);
         }
         let mut items: Vec<Item> = items_of_window.into_iter().flatten().collect();
+        if let Some(lang) = &language {
+            let again = self.transcribe_unheard(samples, &scores, &regions, &items, contexts.initial(), lang, temperature)?;
+            if !again.is_empty() {
+                items.extend(again);
+                items.sort_by(|a, b| a.start.total_cmp(&b.start));
+            }
+        }
         if options.tag_audio_events {
             let lang = language.as_deref().unwrap_or(self.default_language());
             let events = self.tag_events(samples, &regions, &items, lang)?;
@@ -204,6 +198,86 @@ impl WhisperEngine {
 
     fn default_language(&self) -> &'static str {
         "en"
+    }
+
+    /// Each span's log-mel features, ready for `encode`.
+    pub(super) fn windows(&self, samples: &[f32], spans: impl IntoIterator<Item = Span>) -> Vec<Window> {
+        spans.into_iter().map(|span| Window { span, features: self.mel.window_features(&samples[span.0..span.1]) }).collect()
+    }
+
+    /// Decodes encoded windows (sampling again where the output looks like a hallucination)
+    /// and times their words: for each window, what decoding produced and its words as items
+    /// with absolute times, trimmed to the VAD's speech (none for a window of silence).
+    #[allow(clippy::too_many_arguments)]
+    fn transcribe_encoded(
+        &self,
+        samples: &[f32],
+        scores: &[f32],
+        encoded: &StorageView<'_>,
+        windows: &[Window],
+        contexts: &[&[usize]],
+        language: &str,
+        temperature: f32,
+    ) -> anyhow::Result<Vec<(Decoded, Vec<Item>)>> {
+        let mut decoded = self.decode(encoded, contexts, language, temperature)?;
+        for ((window, d), context) in windows.iter().zip(decoded.iter_mut()).zip(contexts) {
+            if self.needs_fallback(d) {
+                *d = self.decode_with_fallback(&samples[window.span.0..window.span.1], context, language, std::mem::take(d))?;
+            }
+        }
+        let timed = self.align(encoded, windows, &decoded, language)?;
+        Ok(decoded
+            .into_iter()
+            .zip(timed)
+            .zip(windows)
+            .map(|((d, words), window)| {
+                let items = if d.is_silence() {
+                    Vec::new()
+                } else {
+                    window_items(window.span, words)
+                        .map(|mut item| {
+                            (item.start, item.end) = vad::trim_to_speech(item.start, item.end, scores);
+                            item
+                        })
+                        .collect()
+                };
+                (d, items)
+            })
+            .collect())
+    }
+
+    /// Decodes again, each on its own, the stretches of speech that no word of `items` covers
+    /// (see [`unheard`]); returns the words found there.
+    #[allow(clippy::too_many_arguments)]
+    fn transcribe_unheard(
+        &self,
+        samples: &[f32],
+        scores: &[f32],
+        regions: &[Span],
+        items: &[Item],
+        prompt: &[usize],
+        language: &str,
+        temperature: f32,
+    ) -> anyhow::Result<Vec<Item>> {
+        let words: Vec<(f64, f64)> = items.iter().map(|i| (i.start, i.end)).collect();
+        let spans: Vec<Span> = unheard::unheard_spans(scores, regions, &words)
+            .into_iter()
+            .flat_map(|span| vad::windows(&[span], scores, SAMPLES_PER_WINDOW))
+            .collect();
+        let mut found = Vec::new();
+        for batch in spans.chunks(self.config.batch_size.max(1)) {
+            let mut windows = self.windows(samples, batch.iter().copied());
+            let encoded = self.encode(&mut windows)?;
+            let contexts = vec![prompt; batch.len()];
+            for (d, words) in self.transcribe_encoded(samples, scores, &encoded, &windows, &contexts, language, temperature)? {
+                // The first pass heard nothing here, so only a confident reading is kept.
+                if d.is_confident() {
+                    found.extend(words);
+                }
+            }
+        }
+        tracing::debug!(stretches = spans.len(), words = found.len(), "speech without words decoded again");
+        Ok(found)
     }
 
     pub(super) fn encode(&self, windows: &mut [Window]) -> anyhow::Result<StorageView<'static>> {

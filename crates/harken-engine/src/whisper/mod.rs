@@ -14,6 +14,7 @@ mod engine;
 mod events;
 mod streams;
 mod tokenizer;
+mod unheard;
 mod words;
 
 #[cfg(feature = "whisper")]

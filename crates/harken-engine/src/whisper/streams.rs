@@ -86,6 +86,11 @@ impl Contexts {
 
     /// Forgets a stream's decoded text (after output that needed a high sampling temperature,
     /// which would mislead the next window).
+    /// The caller's prompt, which every stream starts from.
+    pub(crate) fn initial(&self) -> &[usize] {
+        &self.initial
+    }
+
     pub(crate) fn reset(&mut self, stream: usize) {
         self.streams[stream] = self.initial.clone();
     }
