@@ -331,6 +331,12 @@ impl Network {
     /// threads (the first convolution's im2col matrix is 16 MB a chunk); the LSTMs run all
     /// chunks as one batch, so each recurrent step is one larger matrix product.
     pub(crate) fn forward(&self, audio: &[f32], chunks: usize) -> Array2<f32> {
+        let x = self.front_ends(audio, chunks);
+        self.sequence(x, chunks)
+    }
+
+    /// The front ends of `chunks` chunks laid end to end, on two threads: `(chunks · frames) × 60`.
+    pub(crate) fn front_ends(&self, audio: &[f32], chunks: usize) -> Array2<f32> {
         let len = audio.len() / chunks;
         let frames = self.frames(len);
         let mut x = Array2::<f32>::zeros((chunks * frames, 60));
@@ -346,6 +352,12 @@ impl Network {
             scope.spawn(|| run(0, &mut first));
             run(chunks.div_ceil(2), &mut second);
         });
+        x
+    }
+
+    /// The LSTMs and linear layers on the front ends' output: log-probabilities, `(chunks · frames) × 7`.
+    pub(crate) fn sequence(&self, mut x: Array2<f32>, chunks: usize) -> Array2<f32> {
+        let frames = x.nrows() / chunks;
         for lstm in &self.lstms {
             x = lstm.forward(&x, chunks, frames);
         }
