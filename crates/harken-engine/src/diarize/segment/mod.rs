@@ -12,6 +12,7 @@
 //! the network is in [`net`]. Its output matches onnxruntime running pyannote's own ONNX export
 //! of the model on real speech (see the tests).
 
+mod lstm;
 mod net;
 #[cfg(test)]
 mod tests;
