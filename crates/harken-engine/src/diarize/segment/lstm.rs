@@ -1,8 +1,8 @@
 //! The bidirectional LSTM layers (PyTorch layout, gates `[i f g o]`, 128 units per direction).
 //!
 //! Each direction's input projection is one matrix product over all steps of all chunks; the
-//! recurrence then steps all chunks together. On x86-64 with AVX2 and FMA the step is [`avx2`]'s
-//! kernel on pre-packed weights; elsewhere a general matrix product and scalar gates.
+//! recurrence then steps all chunks together. On x86-64 with AVX2 and FMA both run on [`avx2`]'s
+//! kernel and pre-packed weights; elsewhere on a general matrix product and scalar gates.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -25,8 +25,9 @@ struct Direction {
     w_in: Array2<f32>,
     /// `128 × 512`, for `h · w_rec`.
     w_rec: Array2<f32>,
-    /// `w_rec` packed for [`avx2::step`], when the CPU has AVX2 and FMA.
-    packed: Option<Vec<f32>>,
+    /// The same weights packed for [`avx2`], when the CPU has AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<avx2::Packed>,
     /// Input and recurrent biases summed.
     bias: Vec<f32>,
 }
@@ -40,15 +41,39 @@ fn transposed(t: &Tensor) -> Array2<f32> {
 impl Direction {
     fn new(w_in: Array2<f32>, w_rec: Array2<f32>, bias: Vec<f32>) -> Self {
         #[cfg(target_arch = "x86_64")]
-        let packed = avx2::available().then(|| avx2::pack(w_rec.as_slice().expect("standard layout")));
-        #[cfg(not(target_arch = "x86_64"))]
-        let packed = None;
-        Direction { w_in, w_rec, packed, bias }
+        let packed = avx2::Packed::new(
+            w_in.as_slice().expect("standard layout"),
+            w_rec.as_slice().expect("standard layout"),
+            &bias,
+        );
+        Direction {
+            w_in,
+            w_rec,
+            #[cfg(target_arch = "x86_64")]
+            packed,
+            bias,
+        }
     }
 
     /// Runs over `chunks` sequences of `len` steps (rows `c · len + t` of `x`), writing the
     /// hidden states into `out` at the same rows.
-    fn run(&self, x: ArrayView2<'_, f32>, chunks: usize, len: usize, reverse: bool, mut out: ArrayViewMut2<'_, f32>) {
+    fn run(&self, x: ArrayView2<'_, f32>, chunks: usize, len: usize, reverse: bool, out: ArrayViewMut2<'_, f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(packed) = &self.packed {
+            return packed.run(x, chunks, len, reverse, out);
+        }
+        self.run_portable(x, chunks, len, reverse, out);
+    }
+
+    /// [`Self::run`] on a general matrix product and scalar gates.
+    fn run_portable(
+        &self,
+        x: ArrayView2<'_, f32>,
+        chunks: usize,
+        len: usize,
+        reverse: bool,
+        mut out: ArrayViewMut2<'_, f32>,
+    ) {
         let mut pre = Array2::<f32>::zeros((x.nrows(), GATES));
         for mut row in pre.rows_mut() {
             row.as_slice_mut().expect("contiguous").copy_from_slice(&self.bias);
@@ -61,11 +86,7 @@ impl Direction {
         for step in 0..len {
             let t = if reverse { len - 1 - step } else { step };
             let pre_row = |k: usize| &pre[(k * len + t) * GATES..(k * len + t + 1) * GATES];
-            match &self.packed {
-                #[cfg(target_arch = "x86_64")]
-                Some(packed) => avx2::step(packed, pre_row, &h, &mut c, &mut h_next),
-                _ => self.step(pre_row, &h, &mut c, &mut h_next),
-            }
+            self.step(pre_row, &h, &mut c, &mut h_next);
             std::mem::swap(&mut h, &mut h_next);
             for (k, h) in h.chunks_exact(HIDDEN).enumerate() {
                 out.row_mut(k * len + t).assign(&ndarray::aview1(h));
@@ -73,7 +94,9 @@ impl Direction {
         }
     }
 
-    /// The portable step, same contract as [`avx2::step`].
+    /// One step of all chunks: `pre(k)`, chunk `k`'s input projection plus biases (512); `h`, the
+    /// previous hidden states (`chunks × 128`); `c`, the cells, updated in place; `h_next`, the
+    /// new hidden states.
     fn step<'a>(&self, pre: impl Fn(usize) -> &'a [f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
         let chunks = h.len() / HIDDEN;
         let mut g = Array2::<f32>::zeros((chunks, GATES));
@@ -83,7 +106,8 @@ impl Direction {
         let h = ArrayView2::from_shape((chunks, HIDDEN), h).expect("chunks × 128");
         general_mat_mul(1.0, &h, &self.w_rec, 1.0, &mut g);
         let g = g.as_slice().expect("standard layout");
-        for ((g, ck), hk) in g.chunks_exact(GATES).zip(c.chunks_exact_mut(HIDDEN)).zip(h_next.chunks_exact_mut(HIDDEN)) {
+        let states = c.chunks_exact_mut(HIDDEN).zip(h_next.chunks_exact_mut(HIDDEN));
+        for (g, (ck, hk)) in g.chunks_exact(GATES).zip(states) {
             for j in 0..HIDDEN {
                 let (i, f, cand, o) =
                     (sigmoid(g[j]), sigmoid(g[HIDDEN + j]), tanh(g[2 * HIDDEN + j]), sigmoid(g[3 * HIDDEN + j]));

@@ -71,7 +71,8 @@ fn speed() {
     let path = eval::testdata_dir().join("diar/pyannote_sample.wav");
     let samples = harken_audio::decode_file(&path).expect("decoding").samples;
     // 16 chunks from every 1.25 s of the recording, wrapping around.
-    let audio: Vec<f32> = (0..CHUNKS * CHUNK).map(|i| samples[(i / CHUNK * 20_000 + i % CHUNK) % samples.len()]).collect();
+    let audio: Vec<f32> =
+        (0..CHUNKS * CHUNK).map(|i| samples[(i / CHUNK * 20_000 + i % CHUNK) % samples.len()]).collect();
     let model = Segmenter::load(&model_path()).expect("loading segmentation-3.0");
     let net = &model.network;
     let median_ms = |f: &dyn Fn()| -> (f64, f64) {

@@ -1,126 +1,234 @@
-//! The LSTM's time step on AVX2 + FMA, chosen at run time (`available`).
+//! One LSTM direction on AVX2 + FMA, chosen at run time ([`available`]).
 //!
-//! A step's recurrent product is small (`chunks × 128` by `128 × 512`), so a general matrix
-//! product spends much of it packing the weights again; here they are packed once at load time
-//! by blocks of 8 hidden units (the 4 gates' 32 columns, 16 KB, stay in L1 while every row uses
-//! them), and the gates' nonlinearities and the cell update run on the accumulators directly.
-//! The nonlinearities are `encoder::tanh`'s rational approximation, eight lanes at a time.
+//! Both products (the input projection of all steps at once, then each step's recurrent one)
+//! run on one kernel: a tile of up to 3 rows by 32 columns, 12 accumulators, the weight matrix
+//! packed at load time by blocks of 8 hidden units (the 4 gates' 32 columns side by side, so a
+//! tile holds gates i, f, g and o of the same units). A step's recurrent product is small
+//! (`chunks × 128` by `128 × 512`), so the general product spent much of it packing the weights
+//! again; here a block's weights (16 KB) stay in L1 while every row uses them, and the gates'
+//! nonlinearities and the cell update run on the accumulators directly. The nonlinearities are
+//! `encoder::tanh`'s rational approximation, eight lanes at a time.
 //!
 //! `unsafe` (denied in the workspace) is allowed here only: intrinsics and `target_feature`
-//! functions need it. Every pointer the kernel touches is derived from slices whose lengths
-//! `step` checks first.
+//! functions need it. The public functions check every length the kernels rely on first.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
+
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::{GATES, HIDDEN};
 
 /// Hidden units per block: one 256-bit vector.
 const UNITS: usize = 8;
-/// Rows (sequences) per tile: 3 rows × 4 gates = 12 accumulators of the 16 vector registers.
+/// Columns per block: the 4 gates of `UNITS` units.
+const BLOCK: usize = 4 * UNITS;
+const BLOCKS: usize = HIDDEN / UNITS;
+/// Rows per tile: 3 rows × 4 gates = 12 accumulators of the 16 vector registers, enough to
+/// hide the FMA latency.
 const ROWS: usize = 3;
+/// Rows of the input projection done together, so that their inputs stay in L2 while every
+/// block of weights passes over them.
+const PANEL: usize = 96;
 
 pub(super) fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
-/// `w_rec` (`128 × 512`, `h · w_rec`) by blocks of 8 units: block `b`, row `k` holds the
-/// weights from `h[k]` to units `8b..8b + 8` of gate i, then f, g, o: `[16][128][4][8]`.
-pub(super) fn pack(w_rec: &[f32]) -> Vec<f32> {
-    assert_eq!(w_rec.len(), HIDDEN * GATES, "recurrent weight is 128 × 512");
-    let mut packed = Vec::with_capacity(HIDDEN * GATES);
-    for block in 0..HIDDEN / UNITS {
-        for k in 0..HIDDEN {
+/// A direction's weights, packed.
+pub(super) struct Packed {
+    inputs: usize,
+    /// `w_in` (`inputs × 512`) as `[16][inputs][32]`: see [`pack`].
+    w_in: Vec<f32>,
+    /// `w_rec` (`128 × 512`) as `[16][128][32]`.
+    w_rec: Vec<f32>,
+    /// The summed biases as `[16][32]`.
+    bias: Vec<f32>,
+}
+
+/// A `k × 512` matrix (gates `[i f g o]` of 128 columns each) by blocks of 8 units: block `b`,
+/// row `k` holds the columns of units `8b..8b + 8` of gate i, then f, g, o.
+fn pack(w: &[f32], k: usize) -> Vec<f32> {
+    assert_eq!(w.len(), k * GATES, "weight is {k} × 512");
+    let mut packed = Vec::with_capacity(k * GATES);
+    for block in 0..BLOCKS {
+        for row in w.chunks_exact(GATES) {
             for gate in 0..4 {
-                let at = k * GATES + gate * HIDDEN + block * UNITS;
-                packed.extend_from_slice(&w_rec[at..at + UNITS]);
+                let at = gate * HIDDEN + block * UNITS;
+                packed.extend_from_slice(&row[at..at + UNITS]);
             }
         }
     }
     packed
 }
 
-/// One time step of `rows` sequences. `pre(r)`: row `r`'s input projection plus biases (512,
-/// gates `[i f g o]`); `h`: the previous hidden states, `rows × 128`; `c`: the cells, updated in
-/// place; `h_next`: the new hidden states.
-pub(super) fn step<'a>(packed: &[f32], pre: impl Fn(usize) -> &'a [f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
-    let rows = h.len() / HIDDEN;
-    assert!(available(), "bug: the AVX2 LSTM step called without AVX2 and FMA");
-    assert_eq!(packed.len(), HIDDEN * GATES, "packed recurrent weight");
-    assert!(h.len() == rows * HIDDEN && c.len() == h.len() && h_next.len() == h.len(), "state sizes");
-    let pre: Vec<*const f32> = (0..rows)
-        .map(|r| {
-            let p = pre(r);
-            assert_eq!(p.len(), GATES, "input projection row");
-            p.as_ptr()
-        })
-        .collect();
-    // SAFETY: AVX2 and FMA are present (asserted above); every offset the kernel forms stays
-    // within the slices whose lengths were just checked: `block · 8 + gate · 128 + 7 < 512` in a
-    // `pre` row, `row · 128 + block · 8 + 7 < rows · 128` in `c` and `h_next`, `row · 128 + k` in
-    // `h`, and `block · 4096 + k · 32 + 31 < 16 · 4096` in `packed`.
-    unsafe { step_avx2(packed.as_ptr(), &pre, h.as_ptr(), c.as_mut_ptr(), h_next.as_mut_ptr()) }
+impl Packed {
+    /// `None` without AVX2 and FMA. `w_in`: `inputs × 512`; `w_rec`: `128 × 512`, row-major.
+    pub(super) fn new(w_in: &[f32], w_rec: &[f32], bias: &[f32]) -> Option<Self> {
+        let inputs = w_in.len() / GATES;
+        let (w_rec, bias) = (pack(w_rec, HIDDEN), pack(bias, 1));
+        available().then(|| Packed { inputs, w_in: pack(w_in, inputs), w_rec, bias })
+    }
+
+    /// Same contract as `Direction::run`.
+    pub(super) fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        chunks: usize,
+        len: usize,
+        reverse: bool,
+        mut out: ArrayViewMut2<'_, f32>,
+    ) {
+        let x = x.as_standard_layout();
+        let x = x.as_slice().expect("standard layout");
+        let rows = chunks * len;
+        assert_eq!(x.len(), rows * self.inputs, "input is (chunks · len) × inputs");
+        assert_eq!(out.dim(), (rows, HIDDEN), "output is (chunks · len) × 128");
+        assert!(available(), "bug: the AVX2 LSTM called without AVX2 and FMA");
+        // Each row's gates, blocked like the weights: `[16][32]`.
+        let mut pre = vec![0.0f32; rows * GATES];
+        // SAFETY: AVX2 and FMA are present; `x` holds `rows` rows of `inputs`, `pre` `rows`
+        // rows of 512, and the packed weights `[16][inputs][32]` (checked in `new`).
+        unsafe { project(x, self.inputs, &self.w_in, &self.bias, &mut pre) };
+        let mut h = vec![0.0f32; chunks * HIDDEN];
+        let mut h_next = h.clone();
+        let mut c = h.clone();
+        let mut pre_rows = vec![std::ptr::null(); chunks];
+        for step in 0..len {
+            let t = if reverse { len - 1 - step } else { step };
+            for (k, p) in pre_rows.iter_mut().enumerate() {
+                *p = pre[(k * len + t) * GATES..][..GATES].as_ptr();
+            }
+            // SAFETY: AVX2 and FMA are present; each of the `chunks` pointers starts a row of
+            // 512 in `pre`; `h`, `c` and `h_next` are `chunks × 128`; `w_rec` is `[16][128][32]`.
+            unsafe { step_avx2(&self.w_rec, &pre_rows, &h, &mut c, &mut h_next) };
+            std::mem::swap(&mut h, &mut h_next);
+            for (k, h) in h.chunks_exact(HIDDEN).enumerate() {
+                out.row_mut(k * len + t).assign(&ndarray::aview1(h));
+            }
+        }
+    }
 }
 
+/// `pre = bias + x · w_in`, `pre` blocked like the weights.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn step_avx2(packed: *const f32, pre: &[*const f32], h: *const f32, c: *mut f32, h_next: *mut f32) {
+unsafe fn project(x: &[f32], inputs: usize, w: &[f32], bias: &[f32], pre: &mut [f32]) {
+    let rows = x.len() / inputs;
+    let (x, w, bias, pre) = (x.as_ptr(), w.as_ptr(), bias.as_ptr(), pre.as_mut_ptr());
+    for panel in (0..rows).step_by(PANEL) {
+        let end = rows.min(panel + PANEL);
+        for block in 0..BLOCKS {
+            let w = w.add(block * inputs * BLOCK);
+            let init = [bias.add(block * BLOCK); ROWS];
+            let mut row = panel;
+            while row < end {
+                let r = tile_rows(end - row);
+                let a = |i: usize| x.add((row + i.min(r - 1)) * inputs);
+                let dst = |i: usize| pre.add((row + i.min(r - 1)) * GATES + block * BLOCK);
+                let a3 = [a(0), a(1), a(2)];
+                let d3 = [dst(0), dst(1), dst(2)];
+                match r {
+                    1 => store(products::<1>(a3, inputs, w, init), d3),
+                    2 => store(products::<2>(a3, inputs, w, init), d3),
+                    _ => store(products::<ROWS>(a3, inputs, w, init), d3),
+                }
+                row += r;
+            }
+        }
+    }
+}
+
+/// One step of `pre.len()` sequences: gates = pre + h · w_rec, then the cell and hidden updates.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn step_avx2(w: &[f32], pre: &[*const f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
     let rows = pre.len();
-    for block in 0..HIDDEN / UNITS {
-        let w = packed.add(block * HIDDEN * 4 * UNITS);
+    let (w, h, c, h_next) = (w.as_ptr(), h.as_ptr(), c.as_mut_ptr(), h_next.as_mut_ptr());
+    for block in 0..BLOCKS {
+        let w = w.add(block * HIDDEN * BLOCK);
         let mut row = 0;
         while row < rows {
-            match rows - row {
-                1 => tile::<1>(w, pre, row, block, h, c, h_next),
-                2 => tile::<2>(w, pre, row, block, h, c, h_next),
-                _ => tile::<ROWS>(w, pre, row, block, h, c, h_next),
+            let r = tile_rows(rows - row);
+            let at = |i: usize| row + i.min(r - 1);
+            let a3 = [h.add(at(0) * HIDDEN), h.add(at(1) * HIDDEN), h.add(at(2) * HIDDEN)];
+            let init = [pre[at(0)].add(block * BLOCK), pre[at(1)].add(block * BLOCK), pre[at(2)].add(block * BLOCK)];
+            let state = |i: usize| at(i) * HIDDEN + block * UNITS;
+            let c3 = [c.add(state(0)), c.add(state(1)), c.add(state(2))];
+            let h3 = [h_next.add(state(0)), h_next.add(state(1)), h_next.add(state(2))];
+            match r {
+                1 => cell(products::<1>(a3, HIDDEN, w, init), c3, h3),
+                2 => cell(products::<2>(a3, HIDDEN, w, init), c3, h3),
+                _ => cell(products::<ROWS>(a3, HIDDEN, w, init), c3, h3),
             }
-            row += ROWS.min(rows - row);
+            row += r;
         }
     }
 }
 
-/// Units `8 · block ..` of rows `row .. row + R`: the gates, then `c` and `h_next`.
+/// Rows for the next tile when `left` remain: 3, except 2 + 2 for the last 4 (two tiles of 8
+/// accumulators hide the FMA latency better than 3 + 1).
+fn tile_rows(left: usize) -> usize {
+    if left == 4 { 2 } else { left.min(ROWS) }
+}
+
+/// `init[r] + a[r] · w` for the first `R` rows: `a[r]` a row of `k`, `w` a `[k][32]` block,
+/// `init[r]` 32 values.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const R: usize>(
+unsafe fn products<const R: usize>(
+    a: [*const f32; ROWS],
+    k: usize,
     w: *const f32,
-    pre: &[*const f32],
-    row: usize,
-    block: usize,
-    h: *const f32,
-    c: *mut f32,
-    h_next: *mut f32,
-) {
+    init: [*const f32; ROWS],
+) -> [[__m256; 4]; R] {
     let mut acc = [[_mm256_setzero_ps(); 4]; R];
     for (r, acc) in acc.iter_mut().enumerate() {
-        let p = pre[row + r].add(block * UNITS);
-        for (gate, a) in acc.iter_mut().enumerate() {
-            *a = _mm256_loadu_ps(p.add(gate * HIDDEN));
+        for (gate, v) in acc.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(init[r].add(gate * UNITS));
         }
     }
-    let h = h.add(row * HIDDEN);
-    for k in 0..HIDDEN {
-        let mut hk = [_mm256_setzero_ps(); R];
-        for (r, v) in hk.iter_mut().enumerate() {
-            *v = _mm256_set1_ps(*h.add(r * HIDDEN + k));
+    for i in 0..k {
+        let mut ai = [_mm256_setzero_ps(); R];
+        for (r, v) in ai.iter_mut().enumerate() {
+            *v = _mm256_set1_ps(*a[r].add(i));
         }
-        let wk = w.add(k * 4 * UNITS);
-        // Gate by gate, so that one weight vector is live beside the accumulators and `hk`.
+        let wi = w.add(i * BLOCK);
+        // Gate by gate, so that one weight vector is live beside the accumulators and `ai`.
         #[allow(clippy::needless_range_loop)]
         for gate in 0..4 {
-            let b = _mm256_loadu_ps(wk.add(gate * UNITS));
+            let b = _mm256_loadu_ps(wi.add(gate * UNITS));
             for r in 0..R {
-                acc[r][gate] = _mm256_fmadd_ps(hk[r], b, acc[r][gate]);
+                acc[r][gate] = _mm256_fmadd_ps(ai[r], b, acc[r][gate]);
             }
         }
     }
-    for (r, [i, f, g, o]) in acc.into_iter().enumerate() {
-        let at = (row + r) * HIDDEN + block * UNITS;
-        let cell = _mm256_fmadd_ps(sigmoid(f), _mm256_loadu_ps(c.add(at)), _mm256_mul_ps(sigmoid(i), tanh(g)));
-        _mm256_storeu_ps(c.add(at), cell);
-        _mm256_storeu_ps(h_next.add(at), _mm256_mul_ps(sigmoid(o), tanh(cell)));
+    acc
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store<const R: usize>(acc: [[__m256; 4]; R], dst: [*mut f32; ROWS]) {
+    for (r, acc) in acc.iter().enumerate() {
+        for (gate, v) in acc.iter().enumerate() {
+            _mm256_storeu_ps(dst[r].add(gate * UNITS), *v);
+        }
     }
 }
+
+/// The LSTM cell on the gates of `R` rows: updates `c[r]` and writes `h[r]` (8 units each).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn cell<const R: usize>(gates: [[__m256; 4]; R], c: [*mut f32; ROWS], h: [*mut f32; ROWS]) {
+    for (r, [i, f, g, o]) in gates.into_iter().enumerate() {
+        let next = _mm256_fmadd_ps(sigmoid(f), _mm256_loadu_ps(c[r]), _mm256_mul_ps(sigmoid(i), tanh(g)));
+        _mm256_storeu_ps(c[r], next);
+        _mm256_storeu_ps(h[r], _mm256_mul_ps(sigmoid(o), tanh(next)));
+    }
+}
+
+/// `encoder::tanh`'s numerator (odd, over `x²`, times `x`) and denominator, highest power first.
+const TANH_P: [f32; 7] =
+    [-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
+const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
 /// `encoder::tanh` on eight lanes.
 #[target_feature(enable = "avx2,fma")]
@@ -128,8 +236,7 @@ unsafe fn tile<const R: usize>(
 unsafe fn tanh(x: __m256) -> __m256 {
     let x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(7.905_311)), _mm256_set1_ps(-7.905_311));
     let x2 = _mm256_mul_ps(x, x);
-    let p = horner(x2, &[-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3]);
-    let q = horner(x2, &[1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3]);
+    let (p, q) = (horner(x2, &TANH_P), horner(x2, &TANH_Q));
     _mm256_div_ps(_mm256_mul_ps(p, x), q)
 }
 
