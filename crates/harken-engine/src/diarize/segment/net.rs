@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2};
 
+#[cfg(target_arch = "x86_64")]
+use super::avx2;
 use super::lstm::{BiLstm, HIDDEN};
 use crate::diarize::campp::layers::{Linear, Weights};
 use crate::diarize::weights::Tensor;
@@ -25,11 +27,37 @@ const NORM_EPS: f32 = 1e-5;
 /// A valid (unpadded) 1-D convolution as a matrix product.
 struct Conv {
     linear: Linear,
+    /// The same weights for [`avx2::Matrix`], which reads the input in place (row `t` of the
+    /// im2col matrix is the input from step `t · stride` on), when the CPU has AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<avx2::Matrix>,
     taps: usize,
     stride: usize,
 }
 
 impl Conv {
+    /// From PyTorch's `[outputs][inputs][taps]` weight and `[outputs]` bias.
+    fn new(weight: &Tensor, bias: &Tensor, stride: usize) -> Self {
+        let (outputs, inputs, taps) = (weight.shape[0], weight.shape[1], weight.shape[2]);
+        #[cfg(target_arch = "x86_64")]
+        let packed = {
+            // Row `tap · inputs + i`, column `o`, as `Linear::from_conv` lays it out.
+            let mut w = vec![0.0f32; taps * inputs * outputs];
+            for (at, &v) in weight.data.iter().enumerate() {
+                let (o, i, k) = (at / (inputs * taps), at / taps % inputs, at % taps);
+                w[(k * inputs + i) * outputs + o] = v;
+            }
+            avx2::Matrix::new(&w, taps * inputs, &bias.data)
+        };
+        Conv {
+            linear: Linear::from_conv(weight, Some(bias), None),
+            #[cfg(target_arch = "x86_64")]
+            packed,
+            taps,
+            stride,
+        }
+    }
+
     fn out_len(&self, len: usize) -> usize {
         (len - self.taps) / self.stride + 1
     }
@@ -40,6 +68,16 @@ impl Conv {
         let x = x.as_slice().expect("standard layout");
         let out_len = self.out_len(len);
         let row = self.taps * inputs;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(packed) = &self.packed {
+            let outputs = self.linear.outputs();
+            let mut out = vec![0.0f32; chunks * out_len * outputs];
+            for (c, out) in out.chunks_exact_mut(out_len * outputs).enumerate() {
+                let x = &x[c * len * inputs..(c + 1) * len * inputs];
+                packed.forward(x, out_len, self.stride * inputs, out, outputs);
+            }
+            return Array2::from_shape_vec((chunks * out_len, outputs), out).expect("one row per step");
+        }
         let mut cols = Vec::with_capacity(chunks * out_len * row);
         for c in 0..chunks {
             for t in 0..out_len {
@@ -137,6 +175,9 @@ struct SincConv {
     even: Array2<f32>,
     /// `125 × 40`: the sine filters' taps 0..125 (the centre is 0), for the folded differences.
     odd: Array2<f32>,
+    /// `even` and `odd` for [`avx2::Matrix`], when the CPU has AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<[avx2::Matrix; 2]>,
 }
 
 impl SincConv {
@@ -165,7 +206,18 @@ impl SincConv {
             }
             even[[Self::HALF, f]] = 1.0; // 2·band / (2·band)
         }
-        SincConv { even, odd }
+        #[cfg(target_arch = "x86_64")]
+        let packed = {
+            let zero = vec![0.0f32; filters];
+            let matrix = |m: &Array2<f32>| avx2::Matrix::new(m.as_slice().expect("standard layout"), m.nrows(), &zero);
+            matrix(&even).zip(matrix(&odd)).map(|(e, o)| [e, o])
+        };
+        SincConv {
+            even,
+            odd,
+            #[cfg(target_arch = "x86_64")]
+            packed,
+        }
     }
 
     fn out_len(&self, len: usize) -> usize {
@@ -190,6 +242,14 @@ impl SincConv {
             sum[half] = w[half];
         }
         let mut out = Array2::<f32>::zeros((out_len, 2 * filters));
+        #[cfg(target_arch = "x86_64")]
+        if let Some([even, odd]) = &self.packed {
+            let (sums, diffs) = (sums.as_slice().expect("standard layout"), diffs.as_slice().expect("standard layout"));
+            let out_slice = out.as_slice_mut().expect("standard layout");
+            even.forward(sums, out_len, half + 1, out_slice, 2 * filters);
+            odd.forward(diffs, out_len, half, &mut out_slice[filters..], 2 * filters);
+            return out;
+        }
         general_mat_mul(1.0, &sums, &self.even, 0.0, &mut out.slice_mut(s![.., ..filters]));
         general_mat_mul(1.0, &diffs, &self.odd, 0.0, &mut out.slice_mut(s![.., filters..]));
         out
@@ -223,7 +283,7 @@ impl Network {
         let mut conv = |i: usize, inputs: usize| -> anyhow::Result<Conv> {
             let weight = w.take(&format!("sincnet.conv1d.{i}.weight"), &[60, inputs, 5])?;
             let bias = w.take(&format!("sincnet.conv1d.{i}.bias"), &[60])?;
-            Ok(Conv { linear: Linear::from_conv(&weight, Some(&bias), None), taps: 5, stride: 1 })
+            Ok(Conv::new(&weight, &bias, 1))
         };
         let convs = [conv(1, 80)?, conv(2, 60)?];
         let norms = [
