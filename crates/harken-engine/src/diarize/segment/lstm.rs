@@ -136,6 +136,15 @@ impl BiLstm {
         Ok(BiLstm { directions: [direction("")?, direction("_reverse")?] })
     }
 
+    /// The same layer without the AVX2 path, to test the portable one.
+    #[cfg(all(test, target_arch = "x86_64"))]
+    pub(super) fn portable(mut self) -> Self {
+        for d in &mut self.directions {
+            d.packed = None;
+        }
+        self
+    }
+
     /// Both directions, on two threads; returns `(chunks · len) × 256` (forward, backward).
     pub(super) fn forward(&self, x: &Array2<f32>, chunks: usize, len: usize) -> Array2<f32> {
         let [fwd, bwd] = &self.directions;

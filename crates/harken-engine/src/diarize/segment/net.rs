@@ -184,6 +184,8 @@ impl SincConv {
     const TAPS: usize = 251;
     const STRIDE: usize = 10;
     const HALF: usize = Self::TAPS / 2;
+    /// Output steps folded and multiplied together: 192 KB of folded windows.
+    const PANEL: usize = 192;
 
     /// `window` (Hamming) and `n` (2π·t/sr for the left half's taps) are the buffers saved
     /// beside the parameters.
@@ -224,35 +226,44 @@ impl SincConv {
         (len - Self::TAPS) / Self::STRIDE + 1
     }
 
-    /// One chunk's samples; returns `out_len × 80`.
+    /// One chunk's samples; returns `out_len × 80`. Windows are folded [`Self::PANEL`] at a
+    /// time, so that the folded matrices stay in cache until they are multiplied.
     fn forward(&self, x: &[f32]) -> Array2<f32> {
         let (half, filters) = (Self::HALF, self.odd.ncols());
         let out_len = self.out_len(x.len());
-        let mut sums = Array2::<f32>::zeros((out_len, half + 1));
-        let mut diffs = Array2::<f32>::zeros((out_len, half));
-        let rows = sums.rows_mut().into_iter().zip(diffs.rows_mut());
-        for (t, (mut sum, mut diff)) in rows.enumerate() {
-            let w = &x[t * Self::STRIDE..t * Self::STRIDE + Self::TAPS];
-            let (left, right) = (&w[..half], &w[half + 1..]);
-            let sum = sum.as_slice_mut().expect("contiguous");
-            let diff = diff.as_slice_mut().expect("contiguous");
-            for (((s, d), &a), &b) in sum.iter_mut().zip(diff.iter_mut()).zip(left).zip(right.iter().rev()) {
-                (*s, *d) = (a + b, a - b);
-            }
-            sum[half] = w[half];
-        }
         let mut out = Array2::<f32>::zeros((out_len, 2 * filters));
+        let mut sums = Vec::with_capacity(Self::PANEL * (half + 1));
+        let mut diffs = Vec::with_capacity(Self::PANEL * half);
+        for from in (0..out_len).step_by(Self::PANEL) {
+            let rows = Self::PANEL.min(out_len - from);
+            sums.clear();
+            diffs.clear();
+            for t in from..from + rows {
+                let w = &x[t * Self::STRIDE..t * Self::STRIDE + Self::TAPS];
+                let (left, right) = (&w[..half], &w[half + 1..]);
+                sums.extend(left.iter().zip(right.iter().rev()).map(|(a, b)| a + b));
+                sums.push(w[half]);
+                diffs.extend(left.iter().zip(right.iter().rev()).map(|(a, b)| a - b));
+            }
+            self.multiply(&sums, &diffs, out.slice_mut(s![from..from + rows, ..]));
+        }
+        out
+    }
+
+    /// `out = [sums · even | diffs · odd]` for one panel of rows.
+    fn multiply(&self, sums: &[f32], diffs: &[f32], mut out: ndarray::ArrayViewMut2<'_, f32>) {
+        let (rows, filters) = (out.nrows(), self.odd.ncols());
         #[cfg(target_arch = "x86_64")]
         if let Some([even, odd]) = &self.packed {
-            let (sums, diffs) = (sums.as_slice().expect("standard layout"), diffs.as_slice().expect("standard layout"));
-            let out_slice = out.as_slice_mut().expect("standard layout");
-            even.forward(sums, out_len, half + 1, out_slice, 2 * filters);
-            odd.forward(diffs, out_len, half, &mut out_slice[filters..], 2 * filters);
-            return out;
+            let out = out.as_slice_mut().expect("whole rows of a standard-layout matrix");
+            even.forward(sums, rows, Self::HALF + 1, out, 2 * filters);
+            odd.forward(diffs, rows, Self::HALF, &mut out[filters..], 2 * filters);
+            return;
         }
+        let sums = ArrayView2::from_shape((rows, Self::HALF + 1), sums).expect("one folded window per row");
+        let diffs = ArrayView2::from_shape((rows, Self::HALF), diffs).expect("one folded window per row");
         general_mat_mul(1.0, &sums, &self.even, 0.0, &mut out.slice_mut(s![.., ..filters]));
         general_mat_mul(1.0, &diffs, &self.odd, 0.0, &mut out.slice_mut(s![.., filters..]));
-        out
     }
 }
 
@@ -305,6 +316,17 @@ impl Network {
             linear("classifier", HIDDEN, CLASSES)?,
         ];
         Ok(Network { wav_scale, wav_bias, sinc, convs, norms, lstms, linears })
+    }
+
+    /// The same network without the AVX2 paths, to test the portable ones.
+    #[cfg(all(test, target_arch = "x86_64"))]
+    pub(crate) fn portable(mut self) -> Self {
+        self.sinc.packed = None;
+        for conv in &mut self.convs {
+            conv.packed = None;
+        }
+        self.lstms = self.lstms.into_iter().map(BiLstm::portable).collect();
+        self
     }
 
     /// Output frames for a chunk of `samples` samples.

@@ -58,6 +58,22 @@ fn matches_onnxruntime_on_real_speech() {
     assert_eq!(activity[0].active, classes);
 }
 
+/// The portable path (general matrix products, scalar gates), which CPUs without AVX2 and FMA
+/// take, agrees with the AVX2 one on real speech, two chunks at once.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn portable_path_matches_the_avx2_one() {
+    let path = eval::testdata_dir().join("diar/pyannote_sample.wav");
+    let samples = harken_audio::decode_file(&path).expect("decoding").samples;
+    let tensors = || crate::diarize::weights::load_zip_tensors(&model_path()).expect("reading the weights");
+    let fast = super::net::Network::load(tensors()).expect("loading segmentation-3.0");
+    let portable = super::net::Network::load(tensors()).expect("loading segmentation-3.0").portable();
+    let audio = &samples[..2 * CHUNK];
+    let (a, b) = (fast.forward(audio, 2), portable.forward(audio, 2));
+    let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-3, "log-probabilities differ by up to {worst}");
+}
+
 /// Milliseconds per chunk of the network on a batch of 16 chunks (median of 9 runs after one
 /// warm-up), wall time and process CPU time (all threads), for the whole network and for the
 /// front ends and the rest on their own. Not a correctness test:
