@@ -62,7 +62,7 @@ impl Packed {
             blocked.concat()
         };
         let w_in = Matrix::new(&by_rows(w_in), inputs, &pack(bias, 1))?;
-        available().then(|| Packed { inputs, w_in, w_rec: pack(w_rec, HIDDEN) })
+        Some(Packed { inputs, w_in, w_rec: pack(w_rec, HIDDEN) })
     }
 
     /// Same contract as `Direction::run`.
