@@ -1,36 +1,63 @@
 //! The segmentation-3.0 network (pyannote's `PyanNet`) on a batch of 10 s chunks.
 //!
 //! SincNet front end: the waveform's instance norm, a strided convolution with 80 band-pass
-//! filters (built at load time from their learned cut-off frequencies), `|·|`, then three
-//! blocks of max-pool (3), instance norm and leaky ReLU, with two plain convolutions
-//! (80 → 60 → 60, 5 taps) between them. Then four bidirectional LSTM layers (128 per direction), two linear layers with leaky
-//! ReLU, and a linear layer to the 7 powerset classes. Activations are row-major matrices, one
-//! row per (chunk, time step), channels contiguous; convolutions are im2col + one matrix product.
+//! filters (built at load time from their learned cut-off frequencies; [`SincConv`]), `|·|`,
+//! then three blocks of max-pool (3), instance norm and leaky ReLU, with two plain convolutions
+//! (80 → 60 → 60, 5 taps) between them. Then four bidirectional LSTM layers (128 per direction,
+//! [`super::lstm`]), two linear layers with leaky ReLU, and a linear layer to the 7 powerset
+//! classes. Activations are row-major matrices, one row per (chunk, time step), channels
+//! contiguous; convolutions are im2col + one matrix product.
 
 use std::collections::HashMap;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2};
 
+#[cfg(target_arch = "x86_64")]
+use super::avx2;
+use super::lstm::{BiLstm, HIDDEN};
 use crate::diarize::campp::layers::{Linear, Weights};
-use crate::diarize::encoder::{sigmoid, tanh};
 use crate::diarize::weights::Tensor;
 
 /// Powerset classes: no one, speaker 0, 1, 2, and the pairs {0,1}, {0,2}, {1,2}.
 pub(crate) const CLASSES: usize = 7;
-const HIDDEN: usize = 128;
-const GATES: usize = 4 * HIDDEN;
 const LEAKY_SLOPE: f32 = 0.01;
 const NORM_EPS: f32 = 1e-5;
 
 /// A valid (unpadded) 1-D convolution as a matrix product.
 struct Conv {
     linear: Linear,
+    /// The same weights for [`avx2::Matrix`], which reads the input in place (row `t` of the
+    /// im2col matrix is the input from step `t · stride` on), when the CPU has AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<avx2::Matrix>,
     taps: usize,
     stride: usize,
 }
 
 impl Conv {
+    /// From PyTorch's `[outputs][inputs][taps]` weight and `[outputs]` bias.
+    fn new(weight: &Tensor, bias: &Tensor, stride: usize) -> Self {
+        let (outputs, inputs, taps) = (weight.shape[0], weight.shape[1], weight.shape[2]);
+        #[cfg(target_arch = "x86_64")]
+        let packed = {
+            // Row `tap · inputs + i`, column `o`, as `Linear::from_conv` lays it out.
+            let mut w = vec![0.0f32; taps * inputs * outputs];
+            for (at, &v) in weight.data.iter().enumerate() {
+                let (o, i, k) = (at / (inputs * taps), at / taps % inputs, at % taps);
+                w[(k * inputs + i) * outputs + o] = v;
+            }
+            avx2::Matrix::new(&w, taps * inputs, &bias.data)
+        };
+        Conv {
+            linear: Linear::from_conv(weight, Some(bias), None),
+            #[cfg(target_arch = "x86_64")]
+            packed,
+            taps,
+            stride,
+        }
+    }
+
     fn out_len(&self, len: usize) -> usize {
         (len - self.taps) / self.stride + 1
     }
@@ -41,6 +68,16 @@ impl Conv {
         let x = x.as_slice().expect("standard layout");
         let out_len = self.out_len(len);
         let row = self.taps * inputs;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(packed) = &self.packed {
+            let outputs = self.linear.outputs();
+            let mut out = vec![0.0f32; chunks * out_len * outputs];
+            for (c, out) in out.chunks_exact_mut(out_len * outputs).enumerate() {
+                let x = &x[c * len * inputs..(c + 1) * len * inputs];
+                packed.forward(x, out_len, self.stride * inputs, out, outputs);
+            }
+            return Array2::from_shape_vec((chunks * out_len, outputs), out).expect("one row per step");
+        }
         let mut cols = Vec::with_capacity(chunks * out_len * row);
         for c in 0..chunks {
             for t in 0..out_len {
@@ -128,128 +165,112 @@ fn leaky_relu(x: &mut Array2<f32>) {
 
 /// SincNet's first layer (asteroid's `ParamSincFB`): 40 band-pass filters from their learned
 /// low cut-off and bandwidth, each as a cosine (even) and a sine (odd) filter of 251 taps,
-/// `[80][1][251]` like a convolution weight. `window` (Hamming) and `n` (2π·t/sr for the left
-/// half's taps) are the buffers saved beside the parameters.
-fn sinc_filters(low_hz: &[f32], band_hz: &[f32], window: &[f32], n: &[f32]) -> Tensor {
-    const MIN_LOW_HZ: f64 = 50.0;
-    const MIN_BAND_HZ: f64 = 50.0;
-    const NYQUIST: f64 = 8_000.0;
-    let half = window.len();
-    let taps = 2 * half + 1;
-    let mut data = vec![0.0f32; 2 * low_hz.len() * taps];
-    for (f, (&low_, &band_)) in low_hz.iter().zip(band_hz).enumerate() {
-        let low = MIN_LOW_HZ + (low_ as f64).abs();
-        let high = (low + MIN_BAND_HZ + (band_ as f64).abs()).clamp(MIN_LOW_HZ, NYQUIST);
-        let band = high - low;
-        let (cos, sin) = data.split_at_mut(low_hz.len() * taps);
-        let (cos, sin) = (&mut cos[f * taps..(f + 1) * taps], &mut sin[f * taps..(f + 1) * taps]);
-        for (j, (&w, &n)) in window.iter().zip(n).enumerate() {
-            let (w, n) = (w as f64, n as f64);
-            let (lo, hi) = (low * n, high * n);
-            let even = (hi.sin() - lo.sin()) / (n / 2.0) * w / (2.0 * band);
-            let odd = (lo.cos() - hi.cos()) / (n / 2.0) * w / (2.0 * band);
-            cos[j] = even as f32;
-            cos[taps - 1 - j] = even as f32;
-            sin[j] = odd as f32;
-            sin[taps - 1 - j] = -odd as f32;
-        }
-        cos[half] = 1.0; // 2·band / (2·band)
-        sin[half] = 0.0;
-    }
-    Tensor { shape: vec![2 * low_hz.len(), 1, taps], data }
+/// stride 10, outputs `[40 cosine | 40 sine]`.
+///
+/// The filters are symmetric and antisymmetric about their centre tap, so each window is folded
+/// first (the sum and the difference of the taps `j` and `250 - j`) and multiplied by the left
+/// halves only: half the multiplications of the plain convolution.
+struct SincConv {
+    /// `126 × 40`: the cosine filters' taps 0..=125, for the folded sums (and the centre).
+    even: Array2<f32>,
+    /// `125 × 40`: the sine filters' taps 0..125 (the centre is 0), for the folded differences.
+    odd: Array2<f32>,
+    /// `even` and `odd` for [`avx2::Matrix`], when the CPU has AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<[avx2::Matrix; 2]>,
 }
 
-/// One direction of one LSTM layer, PyTorch layout: gates `[i f g o]`.
-struct Direction {
-    /// `inputs × 512`, for `x · w_in`.
-    w_in: Array2<f32>,
-    /// `128 × 512`, for `h · w_rec`.
-    w_rec: Array2<f32>,
-    /// Input and recurrent biases summed.
-    bias: Vec<f32>,
-}
+impl SincConv {
+    const TAPS: usize = 251;
+    const STRIDE: usize = 10;
+    const HALF: usize = Self::TAPS / 2;
+    /// Output steps folded and multiplied together: 192 KB of folded windows.
+    const PANEL: usize = 192;
 
-/// A PyTorch `[rows][cols]` weight, transposed for `x · w`.
-fn transposed(t: &Tensor) -> Array2<f32> {
-    let m = ArrayView2::from_shape((t.shape[0], t.shape[1]), &t.data).expect("2-D weight");
-    m.t().as_standard_layout().into_owned()
-}
-
-impl Direction {
-    /// Runs over `chunks` sequences of `len` steps (rows `c · len + t` of `x`), writing the
-    /// hidden states into `out` at the same rows.
-    fn run(&self, x: ArrayView2<'_, f32>, chunks: usize, len: usize, reverse: bool, out: &mut Array2<f32>) {
-        let mut pre = Array2::<f32>::zeros((x.nrows(), GATES));
-        for mut row in pre.rows_mut() {
-            row.as_slice_mut().expect("contiguous").copy_from_slice(&self.bias);
-        }
-        general_mat_mul(1.0, &x, &self.w_in, 1.0, &mut pre);
-        let mut h = Array2::<f32>::zeros((chunks, HIDDEN));
-        let mut c = Array2::<f32>::zeros((chunks, HIDDEN));
-        let mut g = Array2::<f32>::zeros((chunks, GATES));
-        for step in 0..len {
-            let t = if reverse { len - 1 - step } else { step };
-            for k in 0..chunks {
-                g.row_mut(k).assign(&pre.row(k * len + t));
+    /// `window` (Hamming) and `n` (2π·t/sr for the left half's taps) are the buffers saved
+    /// beside the parameters.
+    fn new(low_hz: &[f32], band_hz: &[f32], window: &[f32], n: &[f32]) -> Self {
+        const MIN_LOW_HZ: f64 = 50.0;
+        const MIN_BAND_HZ: f64 = 50.0;
+        const NYQUIST: f64 = 8_000.0;
+        let filters = low_hz.len();
+        let mut even = Array2::<f32>::zeros((Self::HALF + 1, filters));
+        let mut odd = Array2::<f32>::zeros((Self::HALF, filters));
+        for (f, (&low_, &band_)) in low_hz.iter().zip(band_hz).enumerate() {
+            let low = MIN_LOW_HZ + (low_ as f64).abs();
+            let high = (low + MIN_BAND_HZ + (band_ as f64).abs()).clamp(MIN_LOW_HZ, NYQUIST);
+            let band = high - low;
+            for (j, (&w, &n)) in window.iter().zip(n).enumerate() {
+                let (w, n) = (w as f64, n as f64);
+                let (lo, hi) = (low * n, high * n);
+                even[[j, f]] = ((hi.sin() - lo.sin()) / (n / 2.0) * w / (2.0 * band)) as f32;
+                odd[[j, f]] = ((lo.cos() - hi.cos()) / (n / 2.0) * w / (2.0 * band)) as f32;
             }
-            general_mat_mul(1.0, &h, &self.w_rec, 1.0, &mut g);
-            for k in 0..chunks {
-                let g = g.row(k);
-                let g = g.as_slice().expect("contiguous");
-                let mut ck = c.row_mut(k);
-                let ck = ck.as_slice_mut().expect("contiguous");
-                let mut hk = h.row_mut(k);
-                let hk = hk.as_slice_mut().expect("contiguous");
-                for j in 0..HIDDEN {
-                    let (i, f, cand, o) =
-                        (sigmoid(g[j]), sigmoid(g[HIDDEN + j]), tanh(g[2 * HIDDEN + j]), sigmoid(g[3 * HIDDEN + j]));
-                    ck[j] = f * ck[j] + i * cand;
-                    hk[j] = o * tanh(ck[j]);
-                }
-                out.row_mut(k * len + t).assign(&h.row(k));
-            }
+            even[[Self::HALF, f]] = 1.0; // 2·band / (2·band)
         }
-    }
-}
-
-struct BiLstm {
-    directions: [Direction; 2],
-}
-
-impl BiLstm {
-    /// `lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{layer}` and their `_reverse` twins.
-    fn load(w: &mut Weights, layer: usize, inputs: usize) -> anyhow::Result<Self> {
-        let mut direction = |suffix: &str| -> anyhow::Result<Direction> {
-            let name = |what: &str| format!("lstm.{what}_l{layer}{suffix}");
-            let w_in = transposed(&w.take(&name("weight_ih"), &[GATES, inputs])?);
-            let w_rec = transposed(&w.take(&name("weight_hh"), &[GATES, HIDDEN])?);
-            let b_in = w.take(&name("bias_ih"), &[GATES])?.data;
-            let b_rec = w.take(&name("bias_hh"), &[GATES])?.data;
-            Ok(Direction { w_in, w_rec, bias: b_in.iter().zip(&b_rec).map(|(a, b)| a + b).collect() })
+        #[cfg(target_arch = "x86_64")]
+        let packed = {
+            let zero = vec![0.0f32; filters];
+            let matrix = |m: &Array2<f32>| avx2::Matrix::new(m.as_slice().expect("standard layout"), m.nrows(), &zero);
+            matrix(&even).zip(matrix(&odd)).map(|(e, o)| [e, o])
         };
-        Ok(BiLstm { directions: [direction("")?, direction("_reverse")?] })
+        SincConv {
+            even,
+            odd,
+            #[cfg(target_arch = "x86_64")]
+            packed,
+        }
     }
 
-    /// Both directions, on two threads; returns `(chunks · len) × 256` (forward, backward).
-    fn forward(&self, x: &Array2<f32>, chunks: usize, len: usize) -> Array2<f32> {
-        let [fwd, bwd] = &self.directions;
-        let mut outs = [Array2::<f32>::zeros((x.nrows(), HIDDEN)), Array2::<f32>::zeros((x.nrows(), HIDDEN))];
-        let [of, ob] = &mut outs;
-        std::thread::scope(|scope| {
-            scope.spawn(|| fwd.run(x.view(), chunks, len, false, of));
-            bwd.run(x.view(), chunks, len, true, ob);
-        });
-        let mut out = Array2::<f32>::zeros((x.nrows(), 2 * HIDDEN));
-        out.slice_mut(s![.., ..HIDDEN]).assign(&outs[0]);
-        out.slice_mut(s![.., HIDDEN..]).assign(&outs[1]);
+    fn out_len(&self, len: usize) -> usize {
+        (len - Self::TAPS) / Self::STRIDE + 1
+    }
+
+    /// One chunk's samples; returns `out_len × 80`. Windows are folded [`Self::PANEL`] at a
+    /// time, so that the folded matrices stay in cache until they are multiplied.
+    fn forward(&self, x: &[f32]) -> Array2<f32> {
+        let (half, filters) = (Self::HALF, self.odd.ncols());
+        let out_len = self.out_len(x.len());
+        let mut out = Array2::<f32>::zeros((out_len, 2 * filters));
+        let mut sums = Vec::with_capacity(Self::PANEL * (half + 1));
+        let mut diffs = Vec::with_capacity(Self::PANEL * half);
+        for from in (0..out_len).step_by(Self::PANEL) {
+            let rows = Self::PANEL.min(out_len - from);
+            sums.clear();
+            diffs.clear();
+            for t in from..from + rows {
+                let w = &x[t * Self::STRIDE..t * Self::STRIDE + Self::TAPS];
+                let (left, right) = (&w[..half], &w[half + 1..]);
+                sums.extend(left.iter().zip(right.iter().rev()).map(|(a, b)| a + b));
+                sums.push(w[half]);
+                diffs.extend(left.iter().zip(right.iter().rev()).map(|(a, b)| a - b));
+            }
+            self.multiply(&sums, &diffs, out.slice_mut(s![from..from + rows, ..]));
+        }
         out
+    }
+
+    /// `out = [sums · even | diffs · odd]` for one panel of rows.
+    fn multiply(&self, sums: &[f32], diffs: &[f32], mut out: ndarray::ArrayViewMut2<'_, f32>) {
+        let (rows, filters) = (out.nrows(), self.odd.ncols());
+        #[cfg(target_arch = "x86_64")]
+        if let Some([even, odd]) = &self.packed {
+            let out = out.as_slice_mut().expect("whole rows of a standard-layout matrix");
+            even.forward(sums, rows, Self::HALF + 1, out, 2 * filters);
+            odd.forward(diffs, rows, Self::HALF, &mut out[filters..], 2 * filters);
+            return;
+        }
+        let sums = ArrayView2::from_shape((rows, Self::HALF + 1), sums).expect("one folded window per row");
+        let diffs = ArrayView2::from_shape((rows, Self::HALF), diffs).expect("one folded window per row");
+        general_mat_mul(1.0, &sums, &self.even, 0.0, &mut out.slice_mut(s![.., ..filters]));
+        general_mat_mul(1.0, &diffs, &self.odd, 0.0, &mut out.slice_mut(s![.., filters..]));
     }
 }
 
 pub(crate) struct Network {
     wav_scale: f32,
     wav_bias: f32,
-    sinc: Conv,
+    sinc: SincConv,
     convs: [Conv; 2],
     norms: [InstanceNorm; 3],
     lstms: Vec<BiLstm>,
@@ -264,17 +285,16 @@ impl Network {
         let wav_scale = w.take("sincnet.wav_norm1d.weight", &[1])?.data[0];
         let wav_bias = w.take("sincnet.wav_norm1d.bias", &[1])?.data[0];
         let fb = "sincnet.conv1d.0.filterbank";
-        let filters = sinc_filters(
+        let sinc = SincConv::new(
             &w.take(&format!("{fb}.low_hz_"), &[40, 1])?.data,
             &w.take(&format!("{fb}.band_hz_"), &[40, 1])?.data,
-            &w.take(&format!("{fb}.window_"), &[125])?.data,
-            &w.take(&format!("{fb}.n_"), &[1, 125])?.data,
+            &w.take(&format!("{fb}.window_"), &[SincConv::HALF])?.data,
+            &w.take(&format!("{fb}.n_"), &[1, SincConv::HALF])?.data,
         );
-        let sinc = Conv { linear: Linear::from_conv(&filters, None, None), taps: 251, stride: 10 };
         let mut conv = |i: usize, inputs: usize| -> anyhow::Result<Conv> {
             let weight = w.take(&format!("sincnet.conv1d.{i}.weight"), &[60, inputs, 5])?;
             let bias = w.take(&format!("sincnet.conv1d.{i}.bias"), &[60])?;
-            Ok(Conv { linear: Linear::from_conv(&weight, Some(&bias), None), taps: 5, stride: 1 })
+            Ok(Conv::new(&weight, &bias, 1))
         };
         let convs = [conv(1, 80)?, conv(2, 60)?];
         let norms = [
@@ -298,6 +318,17 @@ impl Network {
         Ok(Network { wav_scale, wav_bias, sinc, convs, norms, lstms, linears })
     }
 
+    /// The same network without the AVX2 paths, to test the portable ones.
+    #[cfg(all(test, target_arch = "x86_64"))]
+    pub(crate) fn portable(mut self) -> Self {
+        self.sinc.packed = None;
+        for conv in &mut self.convs {
+            conv.packed = None;
+        }
+        self.lstms = self.lstms.into_iter().map(BiLstm::portable).collect();
+        self
+    }
+
     /// Output frames for a chunk of `samples` samples.
     pub(crate) fn frames(&self, samples: usize) -> usize {
         let mut len = self.sinc.out_len(samples) / 3;
@@ -312,7 +343,7 @@ impl Network {
         let mut x = Array2::from_shape_vec((audio.len(), 1), audio.to_vec()).expect("one column");
         let wav_norm = InstanceNorm { scale: vec![self.wav_scale], bias: vec![self.wav_bias] };
         wav_norm.apply(&mut x, 1, false);
-        let mut x = self.sinc.forward(&x, 1, audio.len());
+        let mut x = self.sinc.forward(x.as_slice().expect("standard layout"));
         x.mapv_inplace(f32::abs);
         let mut len = 0;
         for (i, norm) in self.norms.iter().enumerate() {
@@ -331,6 +362,12 @@ impl Network {
     /// threads (the first convolution's im2col matrix is 16 MB a chunk); the LSTMs run all
     /// chunks as one batch, so each recurrent step is one larger matrix product.
     pub(crate) fn forward(&self, audio: &[f32], chunks: usize) -> Array2<f32> {
+        let x = self.front_ends(audio, chunks);
+        self.sequence(x, chunks)
+    }
+
+    /// The front ends of `chunks` chunks laid end to end, on two threads: `(chunks · frames) × 60`.
+    pub(crate) fn front_ends(&self, audio: &[f32], chunks: usize) -> Array2<f32> {
         let len = audio.len() / chunks;
         let frames = self.frames(len);
         let mut x = Array2::<f32>::zeros((chunks * frames, 60));
@@ -346,6 +383,12 @@ impl Network {
             scope.spawn(|| run(0, &mut first));
             run(chunks.div_ceil(2), &mut second);
         });
+        x
+    }
+
+    /// The LSTMs and linear layers on the front ends' output: log-probabilities, `(chunks · frames) × 7`.
+    pub(crate) fn sequence(&self, mut x: Array2<f32>, chunks: usize) -> Array2<f32> {
+        let frames = x.nrows() / chunks;
         for lstm in &self.lstms {
             x = lstm.forward(&x, chunks, frames);
         }

@@ -57,3 +57,71 @@ fn matches_onnxruntime_on_real_speech() {
     let classes: Vec<[bool; 3]> = expected.iter().map(|&c| super::POWERSET[c as usize]).collect();
     assert_eq!(activity[0].active, classes);
 }
+
+/// The portable path (general matrix products, scalar gates), which CPUs without AVX2 and FMA
+/// take, agrees with the AVX2 one on real speech, two chunks at once.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn portable_path_matches_the_avx2_one() {
+    let path = eval::testdata_dir().join("diar/pyannote_sample.wav");
+    let samples = harken_audio::decode_file(&path).expect("decoding").samples;
+    let tensors = || crate::diarize::weights::load_zip_tensors(&model_path()).expect("reading the weights");
+    let fast = super::net::Network::load(tensors()).expect("loading segmentation-3.0");
+    let portable = super::net::Network::load(tensors()).expect("loading segmentation-3.0").portable();
+    let audio = &samples[..2 * CHUNK];
+    let (a, b) = (fast.forward(audio, 2), portable.forward(audio, 2));
+    let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-3, "log-probabilities differ by up to {worst}");
+}
+
+/// Milliseconds per chunk of the network on a batch of 16 chunks (median of 9 runs after one
+/// warm-up), wall time and process CPU time (all threads), for the whole network and for the
+/// front ends and the rest on their own. Not a correctness test:
+/// `cargo test --release -p harken-engine --no-default-features --lib segment::tests::speed -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, run by hand"]
+fn speed() {
+    use std::time::Instant;
+    const CHUNKS: usize = 16;
+    const RUNS: usize = 9;
+    let path = eval::testdata_dir().join("diar/pyannote_sample.wav");
+    let samples = harken_audio::decode_file(&path).expect("decoding").samples;
+    // 16 chunks from every 1.25 s of the recording, wrapping around.
+    let audio: Vec<f32> =
+        (0..CHUNKS * CHUNK).map(|i| samples[(i / CHUNK * 20_000 + i % CHUNK) % samples.len()]).collect();
+    let model = Segmenter::load(&model_path()).expect("loading segmentation-3.0");
+    let net = &model.network;
+    let median_ms = |f: &dyn Fn()| -> (f64, f64) {
+        f();
+        let mut wall = Vec::new();
+        let mut cpu = Vec::new();
+        for _ in 0..RUNS {
+            let (t, c) = (Instant::now(), cpu_seconds());
+            f();
+            wall.push(t.elapsed().as_secs_f64());
+            cpu.push(cpu_seconds() - c);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2] * 1e3 / CHUNKS as f64
+        };
+        (median(&mut wall), median(&mut cpu))
+    };
+    let x = net.front_ends(&audio, CHUNKS);
+    let (all_wall, all_cpu) = median_ms(&|| drop(net.forward(&audio, CHUNKS)));
+    let (fe_wall, fe_cpu) = median_ms(&|| drop(net.front_ends(&audio, CHUNKS)));
+    let (seq_wall, seq_cpu) = median_ms(&|| drop(net.sequence(x.clone(), CHUNKS)));
+    println!("ms per chunk, median of {RUNS} batches of {CHUNKS}: wall / CPU");
+    println!("network    {all_wall:7.2} / {all_cpu:7.2}");
+    println!("front ends {fe_wall:7.2} / {fe_cpu:7.2}");
+    println!("sequence   {seq_wall:7.2} / {seq_cpu:7.2}");
+}
+
+/// User + system time of this process, all threads, from `/proc/self/stat` (in clock ticks of 10 ms).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm field") + 2..].split(' ').collect();
+    // Fields 14 and 15 of proc(5), counted from the state field (3).
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}

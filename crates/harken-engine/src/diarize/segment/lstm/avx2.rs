@@ -1,0 +1,180 @@
+//! One LSTM direction on AVX2 + FMA, chosen at run time ([`available`]).
+//!
+//! Both products (the input projection of all steps at once, then each step's recurrent one)
+//! run on [`products`]: a tile of up to 3 rows by 32 columns, 12 accumulators, the weight matrix
+//! packed at load time by blocks of 8 hidden units (the 4 gates' 32 columns side by side, so a
+//! tile holds gates i, f, g and o of the same units). A step's recurrent product is small
+//! (`chunks × 128` by `128 × 512`), so the general product spent much of it packing the weights
+//! again; here a block's weights (16 KB) stay in L1 while every row uses them, and the gates'
+//! nonlinearities and the cell update run on the accumulators directly. The nonlinearities are
+//! `encoder::tanh`'s rational approximation, eight lanes at a time.
+//!
+//! `unsafe` (denied in the workspace) is allowed here and in `segment::avx2` only: intrinsics
+//! and `target_feature` functions need it. The public functions check every length the kernels
+//! rely on first.
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use super::{GATES, HIDDEN};
+use crate::diarize::segment::avx2::{available, products, Matrix, ROWS};
+
+/// Hidden units per block: one 256-bit vector.
+const UNITS: usize = 8;
+/// Columns per block: the 4 gates of `UNITS` units.
+const BLOCK: usize = 4 * UNITS;
+const BLOCKS: usize = HIDDEN / UNITS;
+
+/// A direction's weights, packed.
+pub(super) struct Packed {
+    inputs: usize,
+    /// `x · w_in + bias`, its columns in the order of [`pack`]'s.
+    w_in: Matrix,
+    /// `w_rec` (`128 × 512`) as `[16][128][32]`.
+    w_rec: Vec<f32>,
+}
+
+/// A `k × 512` matrix (gates `[i f g o]` of 128 columns each) by blocks of 8 units: block `b`,
+/// row `k` holds the columns of units `8b..8b + 8` of gate i, then f, g, o.
+fn pack(w: &[f32], k: usize) -> Vec<f32> {
+    assert_eq!(w.len(), k * GATES, "weight is {k} × 512");
+    let mut packed = Vec::with_capacity(k * GATES);
+    for block in 0..BLOCKS {
+        for row in w.chunks_exact(GATES) {
+            for gate in 0..4 {
+                let at = gate * HIDDEN + block * UNITS;
+                packed.extend_from_slice(&row[at..at + UNITS]);
+            }
+        }
+    }
+    packed
+}
+
+impl Packed {
+    /// `None` without AVX2 and FMA. `w_in`: `inputs × 512`; `w_rec`: `128 × 512`, row-major.
+    pub(super) fn new(w_in: &[f32], w_rec: &[f32], bias: &[f32]) -> Option<Self> {
+        let inputs = w_in.len() / GATES;
+        // `pack` of one row per block is the column order of `pack` of any number of rows.
+        let by_rows = |w: &[f32]| -> Vec<f32> {
+            let blocked: Vec<Vec<f32>> = w.chunks_exact(GATES).map(|row| pack(row, 1)).collect();
+            blocked.concat()
+        };
+        let w_in = Matrix::new(&by_rows(w_in), inputs, &pack(bias, 1))?;
+        Some(Packed { inputs, w_in, w_rec: pack(w_rec, HIDDEN) })
+    }
+
+    /// Same contract as `Direction::run`.
+    pub(super) fn run(
+        &self,
+        x: ArrayView2<'_, f32>,
+        chunks: usize,
+        len: usize,
+        reverse: bool,
+        mut out: ArrayViewMut2<'_, f32>,
+    ) {
+        let x = x.as_standard_layout();
+        let x = x.as_slice().expect("standard layout");
+        let rows = chunks * len;
+        assert_eq!(x.len(), rows * self.inputs, "input is (chunks · len) × inputs");
+        assert_eq!(out.dim(), (rows, HIDDEN), "output is (chunks · len) × 128");
+        assert!(available(), "bug: the AVX2 LSTM called without AVX2 and FMA");
+        // Each row's gates, blocked like the weights: `[16][32]`.
+        let mut pre = vec![0.0f32; rows * GATES];
+        self.w_in.forward(x, rows, self.inputs, &mut pre, GATES);
+        let mut h = vec![0.0f32; chunks * HIDDEN];
+        let mut h_next = h.clone();
+        let mut c = h.clone();
+        let mut pre_rows = vec![std::ptr::null(); chunks];
+        for step in 0..len {
+            let t = if reverse { len - 1 - step } else { step };
+            for (k, p) in pre_rows.iter_mut().enumerate() {
+                *p = pre[(k * len + t) * GATES..][..GATES].as_ptr();
+            }
+            // SAFETY: AVX2 and FMA are present; each of the `chunks` pointers starts a row of
+            // 512 in `pre`; `h`, `c` and `h_next` are `chunks × 128`; `w_rec` is `[16][128][32]`.
+            unsafe { step_avx2(&self.w_rec, &pre_rows, &h, &mut c, &mut h_next) };
+            std::mem::swap(&mut h, &mut h_next);
+            for (k, h) in h.chunks_exact(HIDDEN).enumerate() {
+                out.row_mut(k * len + t).assign(&ndarray::aview1(h));
+            }
+        }
+    }
+}
+
+/// One step of `pre.len()` sequences: gates = pre + h · w_rec, then the cell and hidden updates.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn step_avx2(w: &[f32], pre: &[*const f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
+    let rows = pre.len();
+    let (w, h, c, h_next) = (w.as_ptr(), h.as_ptr(), c.as_mut_ptr(), h_next.as_mut_ptr());
+    for block in 0..BLOCKS {
+        let w = w.add(block * HIDDEN * BLOCK);
+        let mut row = 0;
+        while row < rows {
+            let r = tile_rows(rows - row);
+            let at = |i: usize| row + i.min(r - 1);
+            let a3 = [h.add(at(0) * HIDDEN), h.add(at(1) * HIDDEN), h.add(at(2) * HIDDEN)];
+            let init = [pre[at(0)].add(block * BLOCK), pre[at(1)].add(block * BLOCK), pre[at(2)].add(block * BLOCK)];
+            let state = |i: usize| at(i) * HIDDEN + block * UNITS;
+            let c3 = [c.add(state(0)), c.add(state(1)), c.add(state(2))];
+            let h3 = [h_next.add(state(0)), h_next.add(state(1)), h_next.add(state(2))];
+            match r {
+                1 => cell(products::<1, 4>(a3, HIDDEN, w, init), c3, h3),
+                2 => cell(products::<2, 4>(a3, HIDDEN, w, init), c3, h3),
+                _ => cell(products::<ROWS, 4>(a3, HIDDEN, w, init), c3, h3),
+            }
+            row += r;
+        }
+    }
+}
+
+/// Rows for the next tile when `left` remain: 3, except 2 + 2 for the last 4 (two tiles of 8
+/// accumulators hide the FMA latency better than 3 + 1).
+fn tile_rows(left: usize) -> usize {
+    if left == 4 { 2 } else { left.min(ROWS) }
+}
+
+/// The LSTM cell on the gates of `R` rows: updates `c[r]` and writes `h[r]` (8 units each).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn cell<const R: usize>(gates: [[__m256; 4]; R], c: [*mut f32; ROWS], h: [*mut f32; ROWS]) {
+    for (r, [i, f, g, o]) in gates.into_iter().enumerate() {
+        let next = _mm256_fmadd_ps(sigmoid(f), _mm256_loadu_ps(c[r]), _mm256_mul_ps(sigmoid(i), tanh(g)));
+        _mm256_storeu_ps(c[r], next);
+        _mm256_storeu_ps(h[r], _mm256_mul_ps(sigmoid(o), tanh(next)));
+    }
+}
+
+/// `encoder::tanh`'s numerator (odd, over `x²`, times `x`) and denominator, highest power first.
+const TANH_P: [f32; 7] =
+    [-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
+const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+
+/// `encoder::tanh` on eight lanes.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tanh(x: __m256) -> __m256 {
+    let x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(7.905_311)), _mm256_set1_ps(-7.905_311));
+    let x2 = _mm256_mul_ps(x, x);
+    let (p, q) = (horner(x2, &TANH_P), horner(x2, &TANH_Q));
+    _mm256_div_ps(_mm256_mul_ps(p, x), q)
+}
+
+/// The polynomial with `coefficients` (highest power first) at `x2`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn horner(x2: __m256, coefficients: &[f32]) -> __m256 {
+    let mut p = _mm256_set1_ps(coefficients[0]);
+    for &k in &coefficients[1..] {
+        p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(k));
+    }
+    p
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn sigmoid(x: __m256) -> __m256 {
+    let half = _mm256_set1_ps(0.5);
+    _mm256_fmadd_ps(half, tanh(_mm256_mul_ps(half, x)), half)
+}

@@ -1,0 +1,47 @@
+//! The AVX2 path against the portable one, on made-up weights.
+
+use ndarray::Array2;
+
+use super::{Direction, GATES, HIDDEN};
+
+/// Deterministic values in `[-scale, scale)`.
+fn noise(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn avx2_matches_the_portable_path() {
+    // 5 and 16 chunks: tiles of 3 + 2 and of 3 + 3 + 3 + 3 + 2 + 2 rows.
+    for chunks in [5, 16] {
+        compare(60, chunks, 9);
+    }
+    compare(256, 1, 40);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn compare(inputs: usize, chunks: usize, len: usize) {
+    let w_in = Array2::from_shape_vec((inputs, GATES), noise(inputs * GATES, 1, 0.3)).unwrap();
+    let w_rec = Array2::from_shape_vec((HIDDEN, GATES), noise(HIDDEN * GATES, 2, 0.3)).unwrap();
+    let fast = Direction::new(w_in, w_rec, noise(GATES, 3, 0.5));
+    if fast.packed.is_none() {
+        eprintln!("no AVX2 + FMA here: only the portable path exists");
+        return;
+    }
+    let x = Array2::from_shape_vec((chunks * len, inputs), noise(chunks * len * inputs, 4, 1.0)).unwrap();
+    for reverse in [false, true] {
+        let mut a = Array2::<f32>::zeros((chunks * len, HIDDEN));
+        let mut b = a.clone();
+        fast.run(x.view(), chunks, len, reverse, a.view_mut());
+        fast.run_portable(x.view(), chunks, len, reverse, b.view_mut());
+        let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "hidden states differ by up to {worst} (reverse: {reverse})");
+        assert!(a.iter().any(|&v| v.abs() > 0.1), "the states are not all near zero");
+    }
+}
