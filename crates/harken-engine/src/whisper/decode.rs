@@ -12,6 +12,8 @@ const FALLBACK_TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
 /// Text that compresses better than this is repetitive ("the the the ...").
 pub(super) const MAX_COMPRESSION_RATIO: f64 = 2.4;
 const MIN_AVG_LOGPROB: f32 = -1.0;
+/// Least average log-probability of a window decoded a second time ([`Decoded::is_confident`]).
+const CONFIDENT_AVG_LOGPROB: f32 = -0.8;
 const NO_SPEECH_THRESHOLD: f32 = 0.6;
 /// Output that needed a hotter temperature than this is not fed to the next window as context
 /// (faster-whisper's `prompt_reset_on_temperature`).
@@ -35,11 +37,14 @@ impl Decoded {
         self.no_speech_prob > NO_SPEECH_THRESHOLD && self.avg_logprob < MIN_AVG_LOGPROB
     }
 
-    /// Neither of Whisper's two signs of silence: stricter than `!is_silence()`, which needs
-    /// both. For audio decoded a second time, where a short window of noise or of a distant
-    /// voice tends to come back as "Thank you." at low confidence.
+    /// Neither of Whisper's two signs of silence, and a higher average log-probability than
+    /// the fallback asks for. For audio decoded a second time (`unheard`), where the first pass
+    /// found no words: a short window of a cough, a drawn-out word's tail or a distant voice
+    /// tends to come back as a plausible phrase ("Still, I ain't there.", a repeated "here.")
+    /// at −0.85 to −0.9, while the turns the first pass skipped on our synthetic conversations
+    /// came back at −0.25 to −0.66 (one real turn at −0.84 is lost; docs/DIARIZATION.md).
     pub(super) fn is_confident(&self) -> bool {
-        self.no_speech_prob <= NO_SPEECH_THRESHOLD && self.avg_logprob >= MIN_AVG_LOGPROB
+        self.no_speech_prob <= NO_SPEECH_THRESHOLD && self.avg_logprob >= CONFIDENT_AVG_LOGPROB
     }
 
     /// Whether this text should not be context for the next window.
