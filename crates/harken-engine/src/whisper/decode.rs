@@ -4,7 +4,7 @@
 use anyhow::Context;
 use ct2rs::sys::{StorageView, WhisperGenerationResult, WhisperOptions};
 
-use super::engine::{Window, WhisperEngine};
+use super::engine::WhisperEngine;
 
 /// Sampling temperatures tried, in order, when beam search output looks like a hallucination
 /// (Whisper's and faster-whisper's schedule).
@@ -117,7 +117,7 @@ impl WhisperEngine {
     /// keeps the first acceptable result, else the most probable of those that do not repeat
     /// themselves (of all, if every one does), as faster-whisper chooses.
     pub(super) fn decode_with_fallback(&self, window: &[f32], context: &[usize], language: &str, first: Decoded) -> anyhow::Result<Decoded> {
-        let mut windows = vec![Window { span: (0, window.len()), features: self.mel.window_features(window) }];
+        let mut windows = self.windows(window, [(0, window.len())]);
         let encoded = self.encode(&mut windows)?;
         let first_temperature = first.temperature;
         let mut tried = vec![first];

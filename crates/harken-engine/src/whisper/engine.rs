@@ -9,8 +9,8 @@ use harken_types::{iso639_1_to_3, normalize_language_code, Transcript, WordKind}
 use super::bpe::BpeEncoder;
 use super::decode::Decoded;
 use super::streams::{Contexts, Streams};
-use super::unheard;
 use super::tokenizer::Tokenizer;
+use super::unheard;
 use super::words::{spread_words, words_from_alignment, Alignment, TimedWord};
 use crate::api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
 use crate::assemble::{self, Item};
