@@ -2,7 +2,7 @@
 //!
 //! Whisper decoding a 30 s window without timestamps sometimes leaves a sentence out, most
 //! often after a change of speaker or where a word was cut (docs/DIARIZATION.md: on spliced
-//! conversations whole turns of 5–7 s had no words). Such a stretch decoded again on its own,
+//! conversations whole turns of 2–7 s had no words). Such a stretch decoded again on its own,
 //! as a short window, usually comes back with its words. Only stretches with enough speech in
 //! them are tried, so silence and the pauses between words are never decoded twice.
 
@@ -12,7 +12,7 @@ use crate::vad::{Span, FRAME};
 /// Frames scoring at least this are speech (the VAD's own threshold).
 const SPEECH_SCORE: f32 = 0.5;
 /// Least speech (in frames, ≈ 1 s) inside an uncovered stretch worth decoding again.
-pub(super) const MIN_UNHEARD_FRAMES: usize = 62;
+const MIN_UNHEARD_FRAMES: usize = 62;
 /// Context (in samples, 0.2 s) kept on each side of the speech, within the stretch.
 const MARGIN: usize = 3_200;
 
