@@ -214,23 +214,22 @@ fn cell(g: &mut [f32], c: &mut [f32], h: &mut [f32]) {
     }
 }
 
+/// `tanh` is ±1 to f32 precision beyond this; inputs are clamped to it.
+pub(crate) const TANH_CLAMP: f32 = 7.905_311;
+/// [`tanh`]'s numerator (odd: a polynomial in `x²`, times `x`), highest power first.
+pub(crate) const TANH_P: [f32; 7] =
+    [-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
+/// [`tanh`]'s denominator (a polynomial in `x²`), highest power first.
+pub(crate) const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+
 /// Rational approximation of `tanh` (Eigen's `generic_fast_tanh_float`, max error a few ulp);
 /// branch-free so the loops above vectorise, unlike `f32::tanh`.
 #[inline]
 pub(crate) fn tanh(x: f32) -> f32 {
-    let x = x.clamp(-7.905_311, 7.905_311);
+    let x = x.clamp(-TANH_CLAMP, TANH_CLAMP);
     let x2 = x * x;
-    let mut p = x2 * -2.760_768_5e-16 + 2.000_188e-13;
-    p = x2 * p + -8.604_672e-11;
-    p = x2 * p + 5.122_297e-8;
-    p = x2 * p + 1.485_722_4e-5;
-    p = x2 * p + 6.372_619_3e-4;
-    p = x2 * p + 4.893_524_6e-3;
-    p *= x;
-    let mut q = x2 * 1.198_258_4e-6 + 1.185_347_1e-4;
-    q = x2 * q + 2.268_434_6e-3;
-    q = x2 * q + 4.893_525e-3;
-    p / q
+    let horner = |coefficients: &[f32]| coefficients[1..].iter().fold(coefficients[0], |p, &k| x2 * p + k);
+    horner(&TANH_P) * x / horner(&TANH_Q)
 }
 
 #[inline]

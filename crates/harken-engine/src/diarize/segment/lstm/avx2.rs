@@ -19,6 +19,7 @@ use std::arch::x86_64::*;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::{GATES, HIDDEN};
+use crate::diarize::encoder::{TANH_CLAMP, TANH_P, TANH_Q};
 use crate::diarize::segment::avx2::{available, products, Matrix, ROWS};
 
 /// Hidden units per block: one 256-bit vector.
@@ -146,16 +147,11 @@ unsafe fn cell<const R: usize>(gates: [[__m256; 4]; R], c: [*mut f32; ROWS], h: 
     }
 }
 
-/// `encoder::tanh`'s numerator (odd, over `x²`, times `x`) and denominator, highest power first.
-const TANH_P: [f32; 7] =
-    [-2.760_768_5e-16, 2.000_188e-13, -8.604_672e-11, 5.122_297e-8, 1.485_722_4e-5, 6.372_619_3e-4, 4.893_524_6e-3];
-const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
-
 /// `encoder::tanh` on eight lanes.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tanh(x: __m256) -> __m256 {
-    let x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(7.905_311)), _mm256_set1_ps(-7.905_311));
+    let x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(TANH_CLAMP)), _mm256_set1_ps(-TANH_CLAMP));
     let x2 = _mm256_mul_ps(x, x);
     let (p, q) = (horner(x2, &TANH_P), horner(x2, &TANH_Q));
     _mm256_div_ps(_mm256_mul_ps(p, x), q)
