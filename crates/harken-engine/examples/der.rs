@@ -99,9 +99,9 @@ fn main() -> anyhow::Result<()> {
         } else {
             bench.speech(samples)
         };
-        let (t1, cpu1) = (Instant::now(), process_cpu_seconds());
+        let (t1, cpu1) = (Instant::now(), eval::process_cpu_seconds());
         let hyp = bench.run_on(samples, &speech, oracle.then_some(true_count));
-        let (t2, cpu2) = (Instant::now(), process_cpu_seconds());
+        let (t2, cpu2) = (Instant::now(), eval::process_cpu_seconds());
         if let Some(dir) = &audio_dir {
             std::fs::create_dir_all(dir)?;
             std::fs::write(dir.join(format!("{name}.wav")), wav(samples))?;
@@ -163,15 +163,6 @@ fn main() -> anyhow::Result<()> {
         diar_cpu / cores / audio_s
     );
     Ok(())
-}
-
-/// User + system CPU seconds of this process (all threads), from `/proc/self/stat`; 0 where
-/// there is no procfs. The wall clock is meaningless while other work shares the cores.
-fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (field(11) + field(12)) / 100.0
 }
 
 /// Segments as RTTM lines.

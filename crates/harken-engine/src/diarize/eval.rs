@@ -181,6 +181,17 @@ pub fn vad_model_path(models_dir: &Path) -> PathBuf {
     models_dir.join("silero-vad").join("silero_vad_16k.safetensors")
 }
 
+/// User + system CPU seconds of this process (all threads), from `/proc/self/stat`; 0 where
+/// there is no procfs. For the timings of benchmarks and timing tests: the wall clock is
+/// meaningless while other work shares the cores.
+pub fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // The fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(11) + field(12)) / 100.0
+}
+
 /// `$HARKEN_TESTDATA`, else `../shared/testdata` next to the repository.
 pub fn testdata_dir() -> PathBuf {
     std::env::var_os("HARKEN_TESTDATA")

@@ -96,9 +96,9 @@ fn embedding_speed() {
     let audio: Vec<f32> = speech.iter().copied().cycle().take(total).collect();
     let (win, hop) = (24_000, 12_000);
     let windows: Vec<(usize, usize)> = (0..=total - win).step_by(hop).map(|s| (s, s + win)).collect();
-    let (started, cpu_started) = (Instant::now(), process_cpu_seconds());
+    let (started, cpu_started) = (Instant::now(), eval::process_cpu_seconds());
     let emb = model.embed(&audio, &windows);
-    let (secs, cpu) = (started.elapsed().as_secs_f64(), process_cpu_seconds() - cpu_started);
+    let (secs, cpu) = (started.elapsed().as_secs_f64(), eval::process_cpu_seconds() - cpu_started);
     assert_eq!(emb.len(), windows.len());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(super::MAX_THREADS);
     println!(
@@ -109,16 +109,6 @@ fn embedding_speed() {
         1000.0 * cpu / windows.len() as f64,
         cpu / threads as f64 / 300.0,
     );
-}
-
-/// User + system CPU seconds of this process (all threads), from `/proc/self/stat`: the wall
-/// clock is meaningless while other builds share the cores.
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("reading /proc/self/stat");
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat.rsplit(')').next().expect("stat line").split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-    ticks / 100.0
 }
 
 /// The pipeline on CAM++: told by its file, one voice alone is one speaker, two readers

@@ -96,10 +96,10 @@ fn speed() {
         let mut wall = Vec::new();
         let mut cpu = Vec::new();
         for _ in 0..RUNS {
-            let (t, c) = (Instant::now(), cpu_seconds());
+            let (t, c) = (Instant::now(), eval::process_cpu_seconds());
             f();
             wall.push(t.elapsed().as_secs_f64());
-            cpu.push(cpu_seconds() - c);
+            cpu.push(eval::process_cpu_seconds() - c);
         }
         let median = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);
@@ -115,13 +115,4 @@ fn speed() {
     println!("network    {all_wall:7.2} / {all_cpu:7.2}");
     println!("front ends {fe_wall:7.2} / {fe_cpu:7.2}");
     println!("sequence   {seq_wall:7.2} / {seq_cpu:7.2}");
-}
-
-/// User + system time of this process, all threads, from `/proc/self/stat` (in clock ticks of 10 ms).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm field") + 2..].split(' ').collect();
-    // Fields 14 and 15 of proc(5), counted from the state field (3).
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    ticks as f64 / 100.0
 }
