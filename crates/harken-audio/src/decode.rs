@@ -1,6 +1,6 @@
 //! Decoding any supported file into 16 kHz f32, packet by packet.
 //!
-//! Owns [`decode_file`], [`decode_file_channels`], [`DecodedAudio`] and [`DecodeError`].
+//! Owns [`decode_file`], [`decode_file_channels`], [`decode_file_as`], [`DecodedAudio`] and [`DecodeError`].
 //! The pipeline is: sniff the content (refuse HTML/text/unknown with a clear message) → demux
 //! with symphonia → decode each packet (symphonia codecs; libopus for Opus, see `opus.rs`) →
 //! downmix (mono mode) → stream through the resampler → append to the output.
@@ -88,6 +88,20 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, DecodeError> {
 pub fn decode_file_channels(path: &Path) -> Result<(Vec<Vec<f32>>, AudioFormat), DecodeError> {
     let decoded = run(path, Mode::Channels)?;
     Ok((decoded.out, decoded.format))
+}
+
+/// Decodes a file into 16 kHz signals: one per source channel when `per_channel` (for speaker
+/// labels, which can use a voice per channel, and for one transcript per channel), else the
+/// mono mix alone; with the duration in seconds.
+pub fn decode_file_as(path: &Path, per_channel: bool) -> Result<(Vec<Vec<f32>>, f64), DecodeError> {
+    if per_channel {
+        let (channels, _) = decode_file_channels(path)?;
+        let seconds = channels.first().map_or(0.0, |c| c.len() as f64 / f64::from(TARGET_RATE));
+        Ok((channels, seconds))
+    } else {
+        let audio = decode_file(path)?;
+        Ok((vec![audio.samples], audio.duration_s))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

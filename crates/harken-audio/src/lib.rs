@@ -11,7 +11,7 @@ mod opus;
 mod resample;
 mod sniff;
 
-pub use decode::{decode_file, decode_file_channels, DecodeError, DecodedAudio};
+pub use decode::{decode_file, decode_file_as, decode_file_channels, DecodeError, DecodedAudio};
 pub use fetch::{FetchError, FetchPolicy, FetchedFile, Fetcher};
 pub use resample::TARGET_RATE;
 pub use sniff::{sniff, AudioFormat, SNIFF_LEN};

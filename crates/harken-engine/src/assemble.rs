@@ -15,8 +15,9 @@ pub(crate) struct Item {
     pub(crate) speaker: Option<usize>,
 }
 
-/// Builds the transcript. Items must be in time order; overlapping times are resolved by
-/// ending the earlier item where the next one starts.
+/// Builds the transcript. Items must be in time order; overlapping times of one speaker's items
+/// are resolved by ending the earlier item where the next one starts (two speakers' words may
+/// overlap: people talk at once).
 pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, language_probability: f32) -> Transcript {
     let mut words: Vec<Word> = Vec::with_capacity(items.len() * 2);
     let mut labels = SpeakerLabels::default();
@@ -29,12 +30,16 @@ pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, l
         let floor = words.last().map_or(0.0, |w| w.start);
         let start = round3(item.start.clamp(floor, duration));
         let end = round3(item.end.clamp(start, duration));
+        let speaker_id = item.speaker.map(|s| labels.label(s));
         if let Some(prev) = words.last_mut() {
-            prev.end = prev.end.min(start);
+            // One speaker says one word at a time; two speakers (one per channel) may overlap.
+            if prev.speaker_id == speaker_id {
+                prev.end = prev.end.min(start);
+            }
             let spaced = !gap.is_empty() || prev.kind == WordKind::AudioEvent || item.kind == WordKind::AudioEvent;
             let spacing = Word {
                 text: if spaced { " ".to_owned() } else { String::new() },
-                start: prev.end,
+                start: prev.end.min(start),
                 end: start,
                 kind: WordKind::Spacing,
                 // A pause belongs to whoever spoke before it.
@@ -44,7 +49,6 @@ pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, l
             words.push(spacing);
         }
         let text = trimmed.trim_end().to_owned();
-        let speaker_id = item.speaker.map(|s| labels.label(s));
         words.push(Word { text, start, end, kind: item.kind, speaker_id, logprob: item.logprob });
     }
     let text = words.iter().map(|w| w.text.as_str()).collect();
@@ -95,6 +99,19 @@ mod tests {
         let t = transcript(vec![item("a", 0.5, 1.2), item(" b", 0.9, 1.0), item(" c", 1.5, 9.0)], 2.0, "eng", 0.9);
         t.check().unwrap();
         assert!(t.words.iter().all(|w| w.end <= 2.0));
+    }
+
+    #[test]
+    fn two_speakers_words_may_overlap_one_speakers_may_not() {
+        let mut items = vec![item("a", 0.0, 1.0), item(" b", 0.5, 1.5), item(" c", 1.2, 2.0)];
+        items[0].speaker = Some(0);
+        items[1].speaker = Some(1);
+        items[2].speaker = Some(1);
+        let t = transcript(items, 3.0, "eng", 0.9);
+        t.check().unwrap();
+        let times: Vec<(f64, f64)> = t.words.iter().filter(|w| w.kind == WordKind::Word).map(|w| (w.start, w.end)).collect();
+        assert_eq!(times, vec![(0.0, 1.0), (0.5, 1.2), (1.2, 2.0)]);
+        assert_eq!((t.words[1].start, t.words[1].end), (0.5, 0.5), "the spacing between a and b");
     }
 
     #[test]

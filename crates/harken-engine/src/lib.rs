@@ -8,12 +8,14 @@
 
 mod api;
 mod assemble;
+mod channels;
 #[doc(hidden)] pub mod diarize; // pub only for tests/diarize.rs and examples/der.rs
 mod mel;
 mod vad;
 mod whisper;
 
 pub use api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
+pub use channels::{downmix, transcribe_channels, voices_apart};
 /// Which speaker encoder diarization runs, and where its weights live in a models directory.
 pub use diarize::EncoderKind as SpeakerEncoderKind;
 /// Where pyannote's segmentation model lives in a models directory, and its registry name.

@@ -166,7 +166,9 @@ impl Worker {
         let fetched = self.audio_from_url(task, &valid.audio_url, "audio_url", dir.path()).await?;
         tracing::debug!(audio.bytes = fetched.bytes, audio.format = fetched.format.name(), "audio downloaded");
         let path = fetched.path.clone();
-        let audio = tokio::task::spawn_blocking(move || harken_audio::decode_file(&path))
+        // Speaker labels can use a voice per channel (harken_engine::transcribe_channels).
+        let per_channel = valid.diarize;
+        let (channels, duration_s) = tokio::task::spawn_blocking(move || harken_audio::decode_file_as(&path, per_channel))
             .await
             .map_err(|e| Stop::internal("the decoder crashed", e))?
             .map_err(|e| match e {
@@ -174,7 +176,7 @@ impl Worker {
                 other => Stop::input(format!("audio_url: {other}")),
             })?;
         drop(dir);
-        let cost = self.state.config.cost_of(audio.duration_s);
+        let cost = self.state.config.cost_of(duration_s);
         match self.state.store.reserve_credits(&task.id, &self.id, cost).await {
             Ok(()) => {}
             Err(StoreError::InsufficientCredits { available, .. }) => {
@@ -182,7 +184,7 @@ impl Worker {
                     code: "402",
                     msg: format!(
                         "credits: the audio lasts {:.1} s and costs {cost} credits at {} credits per minute, the key has {available} available",
-                        audio.duration_s, self.state.config.credits_per_minute
+                        duration_s, self.state.config.credits_per_minute
                     ),
                 })
             }
@@ -197,16 +199,17 @@ impl Worker {
             tag_audio_events: valid.tag_audio_events,
             ..TranscribeOptions::default()
         };
-        let transcript = self.transcribe(audio.samples, options, progress, (0.0, 1.0)).await?;
+        let transcript = self.transcribe(channels, options, progress, (0.0, 1.0)).await?;
         serde_json::to_string(&serde_json::json!({ "resultObject": transcript }))
             .map_err(|e| Stop::internal("could not serialise the transcript", e))
     }
 
-    /// Runs the engine on a blocking thread, reporting progress within `range` (a fraction of the
-    /// whole task); a panic becomes a recorded failure.
+    /// Runs the engine on a blocking thread over the recording's `channels` (one signal, or one
+    /// per channel: see `harken_engine::transcribe_channels`), reporting progress within `range`
+    /// (a fraction of the whole task); a panic becomes a recorded failure.
     async fn transcribe(
         &self,
-        samples: Vec<f32>,
+        channels: Vec<Vec<f32>>,
         options: TranscribeOptions,
         progress: &Arc<Progress>,
         range: (f32, f32),
@@ -218,7 +221,9 @@ impl Worker {
                 let f = range.0 + f.clamp(0.0, 1.0) * (range.1 - range.0);
                 p.set(TaskState::Generating, (f * 99.0) as u8)
             };
-            std::panic::catch_unwind(AssertUnwindSafe(|| engine.transcribe(&samples, &options, &report)))
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                harken_engine::transcribe_channels(engine.as_ref(), &channels, &options, &report)
+            }))
         })
         .await
         .map_err(|e| Stop::internal("the transcription thread failed", e))?;

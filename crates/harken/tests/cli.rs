@@ -192,3 +192,59 @@ fn diarize_tells_the_two_voices_of_a_dialogue_apart() {
     assert_eq!(speakers(&[]), ["speaker_0", "speaker_1"].map(String::from).into());
     assert_eq!(speakers(&["--speaker-segmentation", "false"]), ["speaker_0"].map(String::from).into());
 }
+
+/// A recording with one voice per channel, as a phone call is often recorded: with `--diarize`
+/// each channel is transcribed on its own and is one speaker, also where the two talk at once;
+/// the same voice on both channels is one speaker. Voices by espeak-ng, channels by sox.
+#[test]
+fn diarize_takes_a_voice_per_channel_from_a_two_channel_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    tool("espeak-ng", &["-v", "en-us", "-s", "150", "-w", &path("agent.wav"), "Good morning, thank you for calling. How can I help you today?"]);
+    tool("espeak-ng", &["-v", "en-us+f3", "-s", "150", "-w", &path("caller.wav"), "Hello, I would like to check the balance of my savings account."]);
+    // The caller answers after the agent (a call) or talks over the agent from the start.
+    tool("sox", &[&path("agent.wav"), &path("agent_then.wav"), "pad", "0", "5"]);
+    let agent_seconds = sox_seconds(&path("agent.wav"));
+    tool("sox", &[&path("caller.wav"), &path("caller_after.wav"), "pad", &format!("{:.2}", agent_seconds + 0.6), "0"]);
+    tool("sox", &["-M", &path("agent_then.wav"), &path("caller_after.wav"), &path("call.wav")]);
+    tool("sox", &["-M", &path("agent.wav"), &path("caller.wav"), &path("overlap.wav")]);
+    let words_by_speaker = |file: &str, extra: &[&str]| -> std::collections::BTreeMap<String, String> {
+        let mut args = vec!["transcribe", "--model", "tiny.en", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(file);
+        let t: harken_types::Transcript = serde_json::from_str(&stdout(&harken(&args))).expect("a transcript");
+        t.check().unwrap();
+        let mut by = std::collections::BTreeMap::<String, String>::new();
+        for w in t.words.iter().filter(|w| w.kind == harken_types::WordKind::Word) {
+            let who = w.speaker_id.clone().unwrap_or_else(|| "none".into());
+            by.entry(who).or_default().push_str(&format!("{} ", w.text.to_lowercase()));
+        }
+        by
+    };
+    for file in [path("call.wav"), path("overlap.wav")] {
+        let by = words_by_speaker(&file, &["--diarize"]);
+        let keys: Vec<&str> = by.keys().map(String::as_str).collect();
+        assert_eq!(keys, vec!["speaker_0", "speaker_1"], "{file}: {by:?}");
+        if file.ends_with("call.wav") {
+            assert!(by["speaker_0"].contains("morning"), "the agent speaks first: {by:?}");
+        }
+        let agent = by.values().find(|w| w.contains("morning")).unwrap_or_else(|| panic!("{file}: {by:?}"));
+        let caller = by.values().find(|w| w.contains("savings")).unwrap_or_else(|| panic!("{file}: {by:?}"));
+        assert!(agent.contains("calling") && !agent.contains("savings") && !agent.contains("account"), "{file}: {by:?}");
+        assert!(caller.contains("account") && !caller.contains("morning") && !caller.contains("calling"), "{file}: {by:?}");
+    }
+    // Without --diarize the channels are mixed and no item has a speaker.
+    let mixed = words_by_speaker(&path("call.wav"), &[]);
+    assert_eq!(mixed.keys().collect::<Vec<_>>(), vec!["none"], "{mixed:?}");
+    assert!(mixed["none"].contains("morning") && mixed["none"].contains("savings"), "{mixed:?}");
+    // One voice copied to both channels is one speaker, its words once.
+    tool("sox", &[&path("agent.wav"), "-c", "2", &path("agent_stereo.wav")]);
+    let one = words_by_speaker(&path("agent_stereo.wav"), &["--diarize"]);
+    assert_eq!(one.keys().collect::<Vec<_>>(), vec!["speaker_0"], "{one:?}");
+    assert_eq!(one["speaker_0"].matches("morning").count(), 1, "{one:?}");
+}
+
+fn sox_seconds(file: &str) -> f64 {
+    let out = Command::new("soxi").args(["-D", file]).output().expect("soxi (sox) is installed");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a duration")
+}

@@ -1,6 +1,7 @@
 //! The worker's pipeline for dialect tasks (ElevenLabs, OpenAI): read the [`Job`] from the task,
 //! take the audio from the upload or the URL (both through the object store, see `audio`),
-//! decode it (per channel when asked), charge, transcribe, and store a [`JobResult`].
+//! decode it (per channel when asked, or for speaker labels), charge, transcribe, and store a
+//! [`JobResult`].
 
 use std::sync::Arc;
 
@@ -24,30 +25,23 @@ impl Worker {
             AudioSource::Url(url) => self.audio_from_url(task, url, "cloud_storage_url", scratch.path()).await?.path,
         };
         let multi = job.multi_channel;
-        let decoded = tokio::task::spawn_blocking(move || -> Result<(Vec<Vec<f32>>, f64), harken_audio::DecodeError> {
-            if multi {
-                let (channels, _) = harken_audio::decode_file_channels(&path)?;
-                let secs = channels.first().map_or(0.0, |c| c.len() as f64 / f64::from(harken_audio::TARGET_RATE));
-                Ok((channels, secs))
-            } else {
-                let audio = harken_audio::decode_file(&path)?;
-                Ok((vec![audio.samples], audio.duration_s))
-            }
-        })
-        .await
-        .map_err(|e| Stop::internal("the decoder crashed", e))?;
+        // Speaker labels can use a voice per channel (harken_engine::transcribe_channels).
+        let per_channel = multi || job.diarize;
+        let decoded = tokio::task::spawn_blocking(move || harken_audio::decode_file_as(&path, per_channel))
+            .await
+            .map_err(|e| Stop::internal("the decoder crashed", e))?;
         let (channels, duration_s) = decoded.map_err(|e| match e {
             harken_audio::DecodeError::Io(io) => Stop::internal("could not read the audio", io),
             other => Stop::input(format!("file: {other}")),
         })?;
         drop(scratch);
-        if channels.len() > MAX_CHANNELS {
+        if multi && channels.len() > MAX_CHANNELS {
             return Err(Stop::input(format!(
                 "use_multi_channel: expected audio with at most {MAX_CHANNELS} channels, received {}",
                 channels.len()
             )));
         }
-        self.reserve_for(task, duration_s, channels.len()).await?;
+        self.reserve_for(task, duration_s, if multi { channels.len() } else { 1 }).await?;
         progress.set(TaskState::Generating, 0);
         self.state.store.set_progress(&task.id, &self.id, TaskState::Generating, 0).await.map_err(Stop::from_store)?;
         let options = TranscribeOptions {
@@ -59,12 +53,17 @@ impl Worker {
             temperature: job.temperature,
             diarization_threshold: job.diarization_threshold,
         };
-        let n = channels.len() as f32;
-        let mut transcripts = Vec::with_capacity(channels.len());
-        for (i, samples) in channels.into_iter().enumerate() {
-            let range = (i as f32 / n, (i + 1) as f32 / n);
-            transcripts.push(self.transcribe(samples, options.clone(), progress, range).await?);
-        }
+        let transcripts = if multi {
+            let n = channels.len() as f32;
+            let mut transcripts = Vec::with_capacity(channels.len());
+            for (i, samples) in channels.into_iter().enumerate() {
+                let range = (i as f32 / n, (i + 1) as f32 / n);
+                transcripts.push(self.transcribe(vec![samples], options.clone(), progress, range).await?);
+            }
+            transcripts
+        } else {
+            vec![self.transcribe(channels, options, progress, (0.0, 1.0)).await?]
+        };
         serde_json::to_string(&JobResult { transcripts, audio_duration_secs: duration_s })
             .map_err(|e| Stop::internal("could not serialise the transcript", e))
     }

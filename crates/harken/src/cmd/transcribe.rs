@@ -172,13 +172,15 @@ async fn transcribe_one(
     } else {
         PathBuf::from(input)
     };
-    let audio = tokio::task::spawn_blocking(move || harken_audio::decode_file(&path)).await??;
+    // Speaker labels can use a voice per channel (harken_engine::transcribe_channels).
+    let per_channel = options.diarize;
+    let (channels, duration_s) = tokio::task::spawn_blocking(move || harken_audio::decode_file_as(&path, per_channel)).await??;
     let engine = Arc::clone(engine);
     let options = options.clone();
     tokio::task::spawn_blocking(move || {
-        let bar = progress_bar(audio.duration_s);
+        let bar = progress_bar(duration_s);
         let report = |f: f32| bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
-        let result = engine.transcribe(&audio.samples, &options, &report);
+        let result = harken_engine::transcribe_channels(engine.as_ref(), &channels, &options, &report);
         bar.finish_and_clear();
         result
     })
