@@ -8,10 +8,9 @@
 //! [`QUIET_DB`] of the channel's noise floor and [`LOUD_GAP_DB`] under its speech are cut, and
 //! [`KEEP_S`] of each is kept, so quiet speech and ordinary pauses stay in.
 
+use super::{frame_levels, FRAME};
 use crate::api::SAMPLE_RATE;
 
-/// Loudness frames: 20 ms.
-const FRAME: usize = 320;
 /// Frames at most this far above the noise floor (dB) are silence.
 const QUIET_DB: f32 = 10.0;
 /// ... and at least this far below the loud frames (the 95th percentile: speech).
@@ -40,17 +39,15 @@ impl Compacted {
 
 /// `samples` without its long silences (see the module's doc).
 pub(super) fn without_long_silences(samples: &[f32]) -> Compacted {
-    let levels: Vec<f32> = samples
-        .chunks(FRAME)
-        .map(|c| 10.0 * (c.iter().map(|x| x * x).sum::<f32>() / c.len() as f32 + 1e-10).log10())
-        .collect();
+    let levels = frame_levels(samples);
     let mut sorted = levels.clone();
     sorted.sort_by(f32::total_cmp);
-    let at = |q: usize| sorted.get(sorted.len() * q / 100).copied().unwrap_or(0.0);
+    let percentile = |q: usize| sorted.get(sorted.len() * q / 100).copied().unwrap_or(0.0);
     // Silence: near the floor (the quietest tenth), and far below the loud frames (speech), so
     // a channel that is all speech keeps its quieter syllables.
-    let quiet = (at(10) + QUIET_DB).min(at(95) - LOUD_GAP_DB);
-    let (min_cut, keep) = ((MIN_CUT_S * 50.0) as usize, (KEEP_S * 50.0) as usize);
+    let quiet = (percentile(10) + QUIET_DB).min(percentile(95) - LOUD_GAP_DB);
+    let frames_per_second = SAMPLE_RATE as f64 / FRAME as f64;
+    let (min_cut, keep) = ((MIN_CUT_S * frames_per_second) as usize, (KEEP_S * frames_per_second) as usize);
     // Quiet runs of frames, long enough to cut: the frames strictly inside, past `keep` on each side.
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut run_start = None;
