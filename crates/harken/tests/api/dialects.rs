@@ -52,6 +52,22 @@ pub fn stereo_wav(dir: &Path) -> PathBuf {
     stereo
 }
 
+/// Checks `words` (a transcript's `words` array) from [`stereo_wav`] with speaker labels: two
+/// speakers, [`SPOKEN`] (the left channel) all on one of them and the right channel's sentence on
+/// the other, each sentence once.
+pub fn assert_a_speaker_per_channel(words: &Value) {
+    let mut by_speaker = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for w in words.as_array().expect("words").iter().filter(|w| w["type"] == "word") {
+        let text = w["text"].as_str().unwrap().to_lowercase().trim_matches(|c: char| !c.is_alphanumeric()).to_owned();
+        by_speaker.entry(w["speaker_id"].as_str().expect("every word has a speaker").to_owned()).or_default().push(text);
+    }
+    assert_eq!(by_speaker.len(), 2, "{words}");
+    let holding = |word: &str| by_speaker.values().filter(|said| said.iter().any(|w| w == word)).count();
+    let left = by_speaker.values().find(|said| said.iter().any(|w| w == "morning")).expect("the left channel's words");
+    assert!(left.iter().any(|w| w == "tomorrow") && !left.iter().any(|w| w == "park"), "{words}");
+    assert_eq!((holding("morning"), holding("park")), (1, 1), "each sentence once, on its own speaker: {words}");
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap()
 }

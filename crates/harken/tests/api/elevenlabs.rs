@@ -174,16 +174,7 @@ async fn elevenlabs_diarize_takes_a_voice_per_channel() {
     let fields = [("model_id", "scribe_v1"), ("diarize", "true"), ("tag_audio_events", "false"), ("language_code", "en")];
     let (status, body) = stt(&server, Some(&key), &fields, Some(&stereo)).await;
     assert_eq!(status, 200, "{body}");
-    let mut by_speaker = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for w in body["words"].as_array().unwrap().iter().filter(|w| w["type"] == "word") {
-        let text = w["text"].as_str().unwrap().to_lowercase().trim_matches(|c: char| !c.is_alphanumeric()).to_owned();
-        by_speaker.entry(w["speaker_id"].as_str().expect("every word has a speaker").to_owned()).or_default().push(text);
-    }
-    assert_eq!(by_speaker.len(), 2, "{body}");
-    let holds = |word: &str| by_speaker.values().filter(|words| words.iter().any(|w| w == word)).count();
-    let left = by_speaker.values().find(|words| words.iter().any(|w| w == "morning")).expect("the left channel's words");
-    assert!(left.iter().any(|w| w == "tomorrow") && !left.iter().any(|w| w == "park"), "{body}");
-    assert_eq!((holds("morning"), holds("park")), (1, 1), "each sentence once, on its own speaker: {body}");
+    assert_a_speaker_per_channel(&body["words"]);
 }
 
 #[tokio::test]

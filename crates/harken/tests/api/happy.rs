@@ -60,3 +60,18 @@ async fn transcribes_calls_back_signed_and_charges() {
     let again = server.record(&key, &id).await;
     assert_eq!(again["data"], record, "a final record never changes");
 }
+
+/// A call recorded with a voice per channel (`diarize` is on by default): one transcript in
+/// which each channel is one speaker, each sentence once (harken_engine::transcribe_channels).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_per_channel_is_one_speaker() {
+    let dir = temp_dir();
+    let host = AudioHost::start().await;
+    let server = Harken::start(dir.path(), &[]);
+    let key = server.key(100.0, None);
+    let id = server.submit(&key, &task_body(&host.url("/stereo.wav"), None)).await;
+    let (record, _) = server.wait_final(&key, &id, Duration::from_secs(300)).await;
+    assert_eq!(record["state"], "success", "{record}");
+    let result: Value = serde_json::from_str(record["resultJson"].as_str().unwrap()).unwrap();
+    crate::dialects::assert_a_speaker_per_channel(&result["resultObject"]["words"]);
+}

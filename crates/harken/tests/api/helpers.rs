@@ -192,8 +192,9 @@ pub fn task_body(audio_url: &str, callback: Option<&str>) -> Value {
     body
 }
 
-/// A loopback HTTP host for audio: `/speech.wav` (espeak-ng), `/page.html`, `/empty`, `/loop`
-/// (redirects to itself), anything else 404.
+/// A loopback HTTP host for audio: `/speech.wav` (espeak-ng), `/stereo.wav` ([`SPOKEN`] on the
+/// left channel, another sentence on the right: `dialects::stereo_wav`), `/page.html`, `/empty`,
+/// `/loop` (redirects to itself), anything else 404.
 pub struct AudioHost {
     pub base: String,
     _dir: tempfile::TempDir,
@@ -211,7 +212,12 @@ impl AudioHost {
             .expect("espeak-ng is installed");
         assert!(status.success());
         let speech = std::fs::read(&wav).unwrap();
+        let stereo = std::fs::read(crate::dialects::stereo_wav(dir.path())).unwrap();
         let app = axum::Router::new()
+            .route(
+                "/stereo.wav",
+                axum::routing::get(move || async move { ([("content-type", "audio/wav")], stereo.clone()) }),
+            )
             .route(
                 "/speech.wav",
                 axum::routing::get(move || async move { ([("content-type", "audio/wav")], speech.clone()) }),
