@@ -66,7 +66,8 @@ async fn transcribes_calls_back_signed_and_charges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voice_per_channel_is_one_speaker() {
     let dir = temp_dir();
-    let host = AudioHost::start().await;
+    let stereo = std::fs::read(crate::dialects::stereo_wav(dir.path())).unwrap();
+    let host = AudioHost::start_with(vec![("/stereo.wav", stereo)]).await;
     let server = Harken::start(dir.path(), &[]);
     let key = server.key(100.0, None);
     let id = server.submit(&key, &task_body(&host.url("/stereo.wav"), None)).await;

@@ -192,9 +192,8 @@ pub fn task_body(audio_url: &str, callback: Option<&str>) -> Value {
     body
 }
 
-/// A loopback HTTP host for audio: `/speech.wav` (espeak-ng), `/stereo.wav` ([`SPOKEN`] on the
-/// left channel, another sentence on the right: `dialects::stereo_wav`), `/page.html`, `/empty`,
-/// `/loop` (redirects to itself), anything else 404.
+/// A loopback HTTP host for audio: `/speech.wav` (espeak-ng), `/page.html`, `/empty`, `/loop`
+/// (redirects to itself), any `extra` files, anything else 404.
 pub struct AudioHost {
     pub base: String,
     _dir: tempfile::TempDir,
@@ -202,6 +201,11 @@ pub struct AudioHost {
 
 impl AudioHost {
     pub async fn start() -> AudioHost {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// With `extra` (path, WAV bytes) routes besides the usual ones.
+    pub async fn start_with(extra: Vec<(&'static str, Vec<u8>)>) -> AudioHost {
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join("speech.wav");
         let status = Command::new("espeak-ng")
@@ -212,12 +216,7 @@ impl AudioHost {
             .expect("espeak-ng is installed");
         assert!(status.success());
         let speech = std::fs::read(&wav).unwrap();
-        let stereo = std::fs::read(crate::dialects::stereo_wav(dir.path())).unwrap();
-        let app = axum::Router::new()
-            .route(
-                "/stereo.wav",
-                axum::routing::get(move || async move { ([("content-type", "audio/wav")], stereo.clone()) }),
-            )
+        let mut app = axum::Router::new()
             .route(
                 "/speech.wav",
                 axum::routing::get(move || async move { ([("content-type", "audio/wav")], speech.clone()) }),
@@ -230,6 +229,9 @@ impl AudioHost {
             )
             .route("/empty", axum::routing::get(|| async { ([("content-type", "audio/mpeg")], "") }))
             .route("/loop", axum::routing::get(|| async { (StatusCode::FOUND, [("location", "/loop")]) }));
+        for (path, bytes) in extra {
+            app = app.route(path, axum::routing::get(move || async move { ([("content-type", "audio/wav")], bytes.clone()) }));
+        }
         let base = serve(app, "127.0.0.1:0").await;
         AudioHost { base, _dir: dir }
     }
