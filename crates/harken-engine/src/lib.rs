@@ -15,7 +15,7 @@ mod vad;
 mod whisper;
 
 pub use api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
-pub use channels::{downmix, transcribe_channels, voices_apart};
+pub use channels::transcribe_channels;
 /// Which speaker encoder diarization runs, and where its weights live in a models directory.
 pub use diarize::EncoderKind as SpeakerEncoderKind;
 /// Where pyannote's segmentation model lives in a models directory, and its registry name.

@@ -73,7 +73,7 @@ pub fn transcribe_channels(
 }
 
 /// The channels averaged sample by sample (what the decoder's mono mode gives).
-pub fn downmix(channels: &[Vec<f32>]) -> Vec<f32> {
+fn downmix(channels: &[Vec<f32>]) -> Vec<f32> {
     let len = channels.iter().map(Vec::len).min().unwrap_or(0);
     let scale = 1.0 / channels.len().max(1) as f32;
     (0..len).map(|i| channels.iter().map(|c| c[i]).sum::<f32>() * scale).collect()
@@ -81,7 +81,7 @@ pub fn downmix(channels: &[Vec<f32>]) -> Vec<f32> {
 
 /// Whether each channel carries a voice of its own: every channel has the floor for a while,
 /// and no two channels' loudness moves together (see the constants).
-pub fn voices_apart(channels: &[Vec<f32>]) -> bool {
+fn voices_apart(channels: &[Vec<f32>]) -> bool {
     if channels.len() < 2 {
         return false;
     }
