@@ -4,13 +4,14 @@
 //! Mixed down to mono, two people talking at once become one signal that the decoder transcribes
 //! one side of (or a muddle of both), and the speaker model hears the voices blurred together.
 //! Kept apart, each channel is a clean recording of one speaker. So when speaker labels are asked
-//! for and the channels hold different voices ([`voices_apart`]), each channel is transcribed on
-//! its own and is one speaker, with its long silences cut out first ([`compact`]: the other
-//! person's turns would otherwise cost decoding time); otherwise the channels are averaged (the
-//! decoder's mono mix) and diarized as usual. ElevenLabs' `use_multi_channel` (one transcript per
+//! for and the channels hold different voices ([`voices_apart`]), each channel is transcribed
+//! apart from the others and is one speaker: the channels, cut down to their speech, are laid end
+//! to end and transcribed in one pass ([`stitch`]: about the decoding time of the mono mix), and
+//! the words go back to their channels. Otherwise the channels are averaged (the decoder's mono
+//! mix) and diarized as usual. ElevenLabs' `use_multi_channel` (one transcript per
 //! channel) is separate: the dialect asks for it explicitly and gets no merged transcript.
 
-mod compact;
+mod stitch;
 
 use harken_types::{Transcript, WordKind};
 
@@ -36,10 +37,10 @@ const MAX_CORRELATION: f32 = 0.4;
 const MAX_VOICE_CHANNELS: usize = 5;
 
 /// Transcribes a recording given as one 16 kHz signal per channel (all of one length). With
-/// `diarize` on and channels that hold different voices, each channel is transcribed on its own
-/// and its words are one speaker, numbered in order of first appearance; a `num_speakers` hint
-/// other than the channel count asks for ordinary diarization of the mix instead. Otherwise the
-/// channels are averaged and transcribed as one.
+/// `diarize` on and channels that hold different voices, each channel is transcribed apart from
+/// the others and its words are one speaker, numbered in order of first appearance; a
+/// `num_speakers` hint other than the channel count asks for ordinary diarization of the mix
+/// instead. Otherwise the channels are averaged and transcribed as one.
 pub fn transcribe_channels(
     engine: &dyn SpeechEngine,
     channels: &[Vec<f32>],
@@ -56,20 +57,11 @@ pub fn transcribe_channels(
     if !split {
         return engine.transcribe(&downmix(channels), options, progress);
     }
-    tracing::debug!(channels = channels.len(), "one voice per channel: transcribing each channel on its own");
+    tracing::debug!(channels = channels.len(), "one voice per channel: transcribing the channels one after another");
     let alone = TranscribeOptions { diarize: false, num_speakers: None, ..options.clone() };
-    let n = channels.len() as f32;
-    let mut transcripts = Vec::with_capacity(channels.len());
-    for (i, samples) in channels.iter().enumerate() {
-        let report = |f: f32| progress((i as f32 + f.clamp(0.0, 1.0)) / n);
-        let compacted = compact::without_long_silences(samples);
-        let mut t = engine.transcribe(&compacted.samples, &alone, &report)?;
-        for w in &mut t.words {
-            (w.start, w.end) = (compacted.original_time(w.start), compacted.original_time(w.end));
-        }
-        transcripts.push(t);
-    }
-    Ok(merge(transcripts, channels))
+    let stitched = stitch::stitch(channels);
+    let transcript = engine.transcribe(&stitched.samples, &alone, progress)?;
+    Ok(merge(stitched.split(transcript), channels))
 }
 
 /// The channels averaged sample by sample (what the decoder's mono mode gives).
