@@ -57,7 +57,7 @@ pub fn transcribe_channels(
     if !split {
         return engine.transcribe(&downmix(channels), options, progress);
     }
-    tracing::debug!(channels = channels.len(), "one voice per channel: transcribing the channels one after another");
+    tracing::debug!(channels = channels.len(), "one voice per channel: transcribing the channels' speech end to end");
     let alone = TranscribeOptions { diarize: false, num_speakers: None, ..options.clone() };
     let stitched = stitch::stitch(channels);
     let transcript = engine.transcribe(&stitched.samples, &alone, progress)?;
