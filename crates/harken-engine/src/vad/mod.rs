@@ -151,6 +151,33 @@ pub(crate) fn trim_to_speech(start: f64, end: f64, scores: &[f32]) -> (f64, f64)
     }
 }
 
+/// Speech-score level at which a frame next to a word is still that word's sound.
+const WIDEN_SCORE: f32 = 0.5;
+/// Farthest (in seconds) a word's edge moves out into the speech next to it.
+const WIDEN_MAX_S: f64 = 0.5;
+
+/// Widens a word's `[start, end)` (seconds) into the speech the VAD hears right next to it,
+/// never past `floor` (where the item before ends) or `ceiling` (where the next begins), and
+/// at most `WIDEN_MAX_S` each way. Whisper's word times come from cross-attention alignment and
+/// fall inside the sound: the last word before a pause ends early, the first after it starts
+/// late, and a filler or breath it did not write leaves a hole. Measured (docs/DIARIZATION.md):
+/// the widened words cover reference speech they missed (miss 52 → 43 % on the `diar` clips)
+/// and add no false alarm; on isolated digits the median edge error falls (start 38 → 18 ms,
+/// end 66 → 57 ms).
+pub(crate) fn widen_to_speech(start: f64, end: f64, floor: f64, ceiling: f64, scores: &[f32]) -> (f64, f64) {
+    let frame_s = FRAME as f64 / 16_000.0;
+    let speech = |f: usize| scores.get(f).is_some_and(|&s| s >= WIDEN_SCORE);
+    let reach = (WIDEN_MAX_S / frame_s) as usize;
+    // Frames of speech touching the end (the frame holding `end` first), then the start.
+    let last = (end / frame_s) as usize;
+    let after = (last..last + reach).take_while(|&f| speech(f)).count();
+    let first = (start / frame_s).ceil() as usize;
+    let before = (first.saturating_sub(reach)..first).rev().take_while(|&f| speech(f)).count();
+    let widened_end = if after > 0 { ((last + after) as f64 * frame_s).min(end + WIDEN_MAX_S) } else { end };
+    let widened_start = ((first - before) as f64 * frame_s).max(start - WIDEN_MAX_S);
+    (widened_start.max(floor).min(start), widened_end.min(ceiling).max(end))
+}
+
 fn quietest_point(scores: &[f32], from: usize, to: usize) -> usize {
     let (f0, f1) = (from / FRAME, (to / FRAME).min(scores.len()));
     (f0..f1)
@@ -192,6 +219,28 @@ mod tests {
         // Short dips inside a word are not pauses.
         let s = scores(&[(0.9, 20), (0.1, 10), (0.9, 20)]);
         assert_eq!(trim_to_speech(0.0, 50.0 * frame_s, &s), (0.0, 50.0 * frame_s));
+    }
+
+    #[test]
+    fn a_word_widens_into_the_speech_next_to_it_only() {
+        let frame_s = FRAME as f64 / 16_000.0;
+        let at = |f: f64| f * frame_s;
+        // Silence, speech on frames 10..40, silence: a word aligned to 15..30 takes 10..40.
+        let s = scores(&[(0.1, 10), (0.9, 30), (0.1, 20)]);
+        let (a, b) = widen_to_speech(at(15.0), at(30.0), 0.0, f64::INFINITY, &s);
+        assert!((a - at(10.0)).abs() < 1e-9 && (b - at(40.0)).abs() < 1e-9, "{a} {b}");
+        // Never past its neighbours.
+        assert_eq!(widen_to_speech(at(15.0), at(30.0), at(13.0), at(35.0), &s), (at(13.0), at(35.0)));
+        // Never more than WIDEN_MAX_S each way, however long the speech runs.
+        let s = vec![0.9; 1000];
+        let (a, b) = widen_to_speech(at(500.0), at(510.0), 0.0, f64::INFINITY, &s);
+        assert!((at(500.0) - a - WIDEN_MAX_S).abs() < frame_s, "{a}");
+        assert!((b - at(510.0) - WIDEN_MAX_S).abs() < frame_s, "{b}");
+        // A word with silence on both sides keeps its times.
+        let s = scores(&[(0.1, 10), (0.9, 10), (0.1, 10)]);
+        assert_eq!(widen_to_speech(at(10.0), at(20.0), 0.0, f64::INFINITY, &s), (at(10.0), at(20.0)));
+        // Nor does a word beyond the last scored frame move.
+        assert_eq!(widen_to_speech(at(40.0), at(45.0), 0.0, f64::INFINITY, &s), (at(40.0), at(45.0)));
     }
 
     #[test]
