@@ -21,6 +21,7 @@ pub(crate) struct Item {
 pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, language_probability: f32) -> Transcript {
     let mut words: Vec<Word> = Vec::with_capacity(items.len() * 2);
     let mut labels = SpeakerLabels::default();
+    let last_ms = (duration * 1000.0).floor() / 1000.0;
     for item in items {
         let trimmed = item.text.trim_start();
         if trimmed.trim().is_empty() {
@@ -28,8 +29,9 @@ pub(crate) fn transcript(items: Vec<Item>, duration: f64, language_code: &str, l
         }
         let gap = &item.text[..item.text.len() - trimmed.len()];
         let floor = words.last().map_or(0.0, |w| w.start);
-        let start = round3(item.start.clamp(floor, duration));
-        let end = round3(item.end.clamp(start, duration));
+        // Rounded to the millisecond, but never past the audio's last whole millisecond.
+        let start = round3(item.start.clamp(floor, duration)).min(last_ms);
+        let end = round3(item.end.clamp(start, duration)).min(last_ms);
         let speaker_id = item.speaker.map(|s| labels.label(s));
         if let Some(prev) = words.last_mut() {
             // One speaker says one word at a time; two speakers (one per channel) may overlap.
@@ -99,6 +101,9 @@ mod tests {
         let t = transcript(vec![item("a", 0.5, 1.2), item(" b", 0.9, 1.0), item(" c", 1.5, 9.0)], 2.0, "eng", 0.9);
         t.check().unwrap();
         assert!(t.words.iter().all(|w| w.end <= 2.0));
+        // A word ending with the audio (0.49875 s) does not round past it.
+        let t = transcript(vec![item("two.", 0.0, 0.49875)], 0.49875, "eng", 0.9);
+        assert_eq!(t.words[0].end, 0.498);
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl WhisperEngine {
             items.extend(events);
             items.sort_by(|a, b| a.start.total_cmp(&b.start));
         }
-        widen_words(&mut items, &scores);
+        widen_words(&mut items, &scores, duration);
         if let (true, Some(diarizer)) = (options.diarize, &self.diarizer) {
             // The decoder's regions: on Silero's scores they score better than the tighter
             // `diarization_regions` (46.2 vs 51.1 % DER, docs/DIARIZATION.md).
@@ -396,12 +396,13 @@ fn window_items(span: Span, words: Vec<TimedWord>) -> impl Iterator<Item = Item>
 }
 
 /// Widens every word into the speech next to it (see [`vad::widen_to_speech`]), never into
-/// another item. `items` are in time order; audio events keep their times.
-fn widen_words(items: &mut [Item], scores: &[f32]) {
+/// another item nor past the end of the audio (`duration`, seconds; the last VAD frame runs
+/// over it). `items` are in time order; audio events keep their times.
+fn widen_words(items: &mut [Item], scores: &[f32], duration: f64) {
     let mut floor = 0.0f64;
     for i in 0..items.len() {
         if items[i].kind == WordKind::Word {
-            let ceiling = items.get(i + 1).map_or(f64::INFINITY, |next| next.start);
+            let ceiling = items.get(i + 1).map_or(duration, |next| next.start);
             (items[i].start, items[i].end) = vad::widen_to_speech(items[i].start, items[i].end, floor, ceiling, scores);
         }
         floor = floor.max(items[i].end);
