@@ -237,7 +237,14 @@ fn centroids(emb: &[&[f32]], labels: &[usize], known: &[bool], pass: usize) -> V
         .collect()
 }
 
-fn closest(e: &[f32], cents: &[Option<Vec<f32>>]) -> usize {
+/// Normalised mean embedding of each label of `labels` (`None` for a label no window has).
+pub(crate) fn label_centroids(emb: &[Vec<f32>], labels: &[usize]) -> Vec<Option<Vec<f32>>> {
+    let all: Vec<&[f32]> = emb.iter().map(Vec::as_slice).collect();
+    centroids(&all, labels, &[], 1)
+}
+
+/// The label whose centroid is most similar to `e`.
+pub(crate) fn closest(e: &[f32], cents: &[Option<Vec<f32>>]) -> usize {
     cents
         .iter()
         .enumerate()
