@@ -6,15 +6,9 @@
 #   bench/asr.sh --limit 3 --no-docs      # smoke test
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venv="${HARKEN_BENCH_VENV:-$HOME/.cache/harken-bench-venv}"
-python="${PYTHON:-python3}"
-if [[ ! -x "$venv/bin/python" ]]; then
-    "$python" -m venv "$venv"
-fi
+source "$here/venv.sh"
 # Installed once; pip returns quickly when they are already there.
-if ! "$venv/bin/python" -c 'import faster_whisper, whisper_normalizer' 2>/dev/null; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check faster-whisper whisper-normalizer
-fi
+bench_venv 'import faster_whisper, whisper_normalizer' faster-whisper whisper-normalizer
 export HARKEN_BENCH_COMMAND="bench/asr.sh${*:+ $*}"
 cd "$here/.."
 exec "$venv/bin/python" "$here/asr.py" "$@"

@@ -5,12 +5,7 @@
 #   bench/der.sh --docs     # also rewrites the der section of docs/DIARIZATION.md
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venv="${HARKEN_BENCH_VENV:-$HOME/.cache/harken-bench-venv}"
-if [[ ! -x "$venv/bin/python" ]]; then
-    "${PYTHON:-python3}" -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c 'import pyannote.metrics' 2>/dev/null; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check pyannote.metrics
-fi
+source "$here/venv.sh"
+bench_venv 'import pyannote.metrics' pyannote.metrics
 cd "$here/.."
 exec "$venv/bin/python" "$here/der.py" "$@"
