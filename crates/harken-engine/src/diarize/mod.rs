@@ -216,8 +216,9 @@ pub(crate) struct Diarizer {
 
 /// Share of a track's own windows that must sound like one speaker for [`Diarizer::voices`] to
 /// name it: with up to three windows, all of them. Measured (DER `diar` / synthetic, component
-/// benchmark): two of three (0.5) 40.1 / 16.1 %, all 41.1 / 9.6 %, never asking 42.1 / 9.6 %;
-/// the model's tracks that hold two clean read voices are what a looser rule gets wrong.
+/// benchmark, votes trusted at 70 %): two of three (0.5) 40.1 / 16.1 %, all 41.1 / 9.6 %, never
+/// asking 42.1 / 9.6 %; the model's tracks that hold two clean read voices are what a looser
+/// rule gets wrong.
 const VOICE_AGREEMENT: f64 = 0.7;
 /// At most this many windows of a track are embedded (spread over its audio), which bounds the
 /// cost: a track can hold 10 s of speech, and chunks overlap. Six scored the same as three.

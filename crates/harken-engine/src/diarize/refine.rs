@@ -132,9 +132,8 @@ fn map_tracks(
 ) -> [Option<usize>; LOCAL_SPEAKERS] {
     let mut votes = vec![[0usize; LOCAL_SPEAKERS]; speakers];
     let mut solo = [0usize; LOCAL_SPEAKERS];
-    for (f, active) in chunk.active.iter().enumerate() {
-        let mut on = (0..LOCAL_SPEAKERS).filter(|&k| active[k]);
-        if let (Some(k), None) = (on.next(), on.next()) {
+    for f in 0..chunk.active.len() {
+        if let Some(k) = chunk.solo(f) {
             solo[k] += 1;
             if let Some(s) = window_label(chunk.frame_centre(f)).filter(|&s| s < speakers) {
                 votes[s][k] += 1;
@@ -195,14 +194,12 @@ fn map_by_voice(
 /// The sample spans where local speaker `k` of `chunk` talks alone, consecutive frames joined.
 fn solo_spans(chunk: &ChunkActivity, k: usize) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    for (f, active) in chunk.active.iter().enumerate() {
-        if active[k] && active.iter().filter(|&&a| a).count() == 1 {
-            let centre = chunk.frame_centre(f);
-            let (a, b) = (centre - FRAME_STEP / 2, centre + FRAME_STEP / 2);
-            match spans.last_mut() {
-                Some(last) if a <= last.1 => last.1 = b,
-                _ => spans.push((a, b)),
-            }
+    for f in (0..chunk.active.len()).filter(|&f| chunk.solo(f) == Some(k)) {
+        let centre = chunk.frame_centre(f);
+        let (a, b) = (centre - FRAME_STEP / 2, centre + FRAME_STEP / 2);
+        match spans.last_mut() {
+            Some(last) if a <= last.1 => last.1 = b,
+            _ => spans.push((a, b)),
         }
     }
     spans

@@ -70,6 +70,15 @@ impl ChunkActivity {
     pub(crate) fn frame_centre(&self, f: usize) -> usize {
         self.start + f * FRAME_STEP + RECEPTIVE_FIELD / 2
     }
+
+    /// The local speaker talking alone in frame `f`; `None` when nobody or several talk.
+    pub(crate) fn solo(&self, f: usize) -> Option<usize> {
+        let mut on = (0..LOCAL_SPEAKERS).filter(|&k| self.active[f][k]);
+        match (on.next(), on.next()) {
+            (Some(k), None) => Some(k),
+            _ => None,
+        }
+    }
 }
 
 /// The most local speakers any one chunk holds that each talk alone for at least `min_solo`
@@ -84,7 +93,7 @@ pub(crate) fn speakers_heard_alone(activity: &[ChunkActivity], min_solo: f64) ->
         .map(|chunk| {
             (0..LOCAL_SPEAKERS)
                 .filter(|&k| {
-                    let solo = chunk.active.iter().filter(|a| a[k] && a.iter().filter(|&&x| x).count() == 1).count();
+                    let solo = (0..chunk.active.len()).filter(|&f| chunk.solo(f) == Some(k)).count();
                     solo >= min_frames
                 })
                 .count()
