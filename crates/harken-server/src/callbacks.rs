@@ -14,6 +14,7 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use crate::kie::record;
+use crate::metrics::Delivery;
 use crate::AppState;
 
 /// Longest receiver response read, in bytes (the store keeps less).
@@ -76,11 +77,12 @@ impl Dispatcher {
         let schedule = self.state.config.retry_schedule();
         match self.state.store.record_callback_attempt(d.id, &outcome, &schedule).await {
             Ok(after) => {
-                let level_msg = match after.status {
-                    DeliveryStatus::Delivered => "callback delivered",
-                    DeliveryStatus::Pending => "callback failed; will retry",
-                    DeliveryStatus::Failed => "callback failed; giving up after the last retry",
+                let (level_msg, counted) = match after.status {
+                    DeliveryStatus::Delivered => ("callback delivered", Delivery::Delivered),
+                    DeliveryStatus::Pending => ("callback failed; will retry", Delivery::Retrying),
+                    DeliveryStatus::Failed => ("callback failed; giving up after the last retry", Delivery::GaveUp),
                 };
+                self.state.metrics.callback_attempt(counted);
                 tracing::info!(task.id = %d.task_id, key.id = %d.key_id, attempt = after.attempts,
                     http.status = outcome.http_status, error = outcome.error.as_deref(), "{level_msg}");
             }

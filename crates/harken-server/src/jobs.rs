@@ -165,6 +165,7 @@ pub(crate) async fn submit(state: &AppState, mut s: Submission) -> Result<TaskRe
         upload.keep = true;
     }
     tracing::info!(task.id = %task.id, key.id = %s.key_id, dialect = ?s.job.dialect, "task created");
+    state.metrics.task_created();
     state.task_added.notify_one();
     Ok(task)
 }

@@ -3,7 +3,7 @@
 //! Module map: `config` (the one settings struct), `state` (shared handles), `error` (the one
 //! mapping to envelopes), `auth`, `rate_limit`, `kie/` (one file per resource), `health`,
 //! `elevenlabs/` and `openai/` (the other dialects, over `jobs` and `multipart`),
-//! `worker` (tasks → transcripts), `callbacks` (outbox delivery), `run` (lifecycle).
+//! `metrics` (this node's counters at `/metrics`),
 //! `worker` (tasks → transcripts), `callbacks` (outbox delivery), `run` (lifecycle), `files`
 //! (uploaded files: storage, expiry, links) with `downloads` (their links), `web` (the page at `/`).
 
@@ -17,6 +17,7 @@ mod files;
 mod health;
 mod jobs;
 mod kie;
+mod metrics;
 mod multipart;
 mod openai;
 mod rate_limit;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(elevenlabs::router())
         .merge(openai::router())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(downloads::router())
         .merge(web::router())
         .fallback(not_found)

@@ -25,6 +25,8 @@ pub struct AppState {
     pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
     /// Uploaded files (Kie.ai file API) and the object store holding every stored byte.
     pub(crate) files: Arc<crate::files::Files>,
+    /// This node's counters, served at `/metrics`.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,6 +51,7 @@ impl AppState {
             model_name: model_name.into(),
             sync_slots,
             files,
+            metrics: Arc::default(),
         }
     }
 

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::files::task_audio;
+use crate::metrics::Finished;
 use crate::AppState;
 
 mod audio;
@@ -103,6 +104,7 @@ impl Worker {
 
     async fn process(&self, task: TaskRecord) {
         let started = std::time::Instant::now();
+        let _busy = self.state.metrics.task_started();
         tracing::info!(attempt = task.attempts, "task claimed");
         let progress = Arc::new(Progress(Mutex::new((TaskState::Queuing, 0))));
         let lost = CancellationToken::new();
@@ -123,6 +125,12 @@ impl Worker {
         keeper_stop.cancel();
         let _ = keeper.await;
         let store = &self.state.store;
+        let finished = match &outcome {
+            None => Finished::Released,
+            Some(Ok(_)) => Finished::Success,
+            Some(Err(Stop::Fail { .. })) => Finished::Fail,
+            Some(Err(Stop::Abandon(_))) => Finished::Abandoned,
+        };
         let recorded = match outcome {
             None => {
                 tracing::info!("shutting down: task released back to the queue");
@@ -138,6 +146,9 @@ impl Worker {
                 Ok(None)
             }
         };
+        if recorded.is_ok() {
+            self.state.metrics.task_finished(finished, started.elapsed());
+        }
         match recorded {
             Ok(Some(done)) => {
                 tracing::info!(state = done.state.as_str(), credits.charged = %done.credits_consumed, elapsed_ms = started.elapsed().as_millis() as u64, "task finished");

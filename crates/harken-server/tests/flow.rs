@@ -129,6 +129,15 @@ async fn final_record(s: &Server, task_id: &str) -> Value {
     panic!("task {task_id} did not finish");
 }
 
+/// `GET /metrics` without a key: the sample lines, checked to be Prometheus' text format.
+async fn metrics(s: &Server) -> Vec<String> {
+    let resp = reqwest::get(format!("{}/metrics", s.base)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = resp.text().await.unwrap();
+    text.lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_succeeds_is_charged_and_called_back_signed() {
     let (host, received) = loopback_host().await;
@@ -159,6 +168,27 @@ async fn task_succeeds_is_charged_and_called_back_signed() {
     assert_eq!(headers["x-webhook-signature"].to_str().unwrap(), harken_server::signature("whsec", &id, ts));
     let credit = call(&s, "GET", "/api/v1/chat/credit", None).await;
     assert!((credit["data"].as_f64().unwrap() - (100.0 - charged)).abs() < 1e-9, "{credit}");
+    // The delivery is counted once the store has recorded it, just after the receiver answered.
+    let delivered = "harken_callback_attempts_total{result=\"delivered\"} 1";
+    let mut samples = metrics(&s).await;
+    for _ in 0..50 {
+        if samples.iter().any(|l| l == delivered) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        samples = metrics(&s).await;
+    }
+    for expected in [
+        "harken_tasks_created_total 1",
+        "harken_tasks_finished_total{outcome=\"success\"} 1",
+        "harken_tasks_finished_total{outcome=\"fail\"} 0",
+        "harken_tasks_in_progress 0",
+        "harken_task_processing_seconds_count 1",
+        delivered,
+        "harken_draining 0",
+    ] {
+        assert!(samples.iter().any(|l| l == expected), "{expected:?} not in {samples:#?}");
+    }
     s.stop.send(()).unwrap();
     s.done.await.unwrap().unwrap();
 }
@@ -178,6 +208,10 @@ async fn engine_panic_is_a_recorded_failure_that_costs_nothing() {
     let created = call(&s, "POST", "/api/v1/jobs/createTask", Some(body)).await;
     let record = final_record(&s, created["data"]["taskId"].as_str().unwrap()).await;
     assert_eq!(record["failMsg"], "audio_url: server answered HTTP 404");
+    let samples = metrics(&s).await;
+    for expected in ["harken_tasks_created_total 2", "harken_tasks_finished_total{outcome=\"fail\"} 2"] {
+        assert!(samples.iter().any(|l| l == expected), "{expected:?} not in {samples:#?}");
+    }
     s.stop.send(()).unwrap();
     s.done.await.unwrap().unwrap();
 }

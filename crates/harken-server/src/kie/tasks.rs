@@ -53,6 +53,7 @@ async fn create_task(
     let task = state.store.create_task(new).await?;
     tracing::Span::current().record("task.id", task.id.as_str());
     tracing::info!(task.id = %task.id, key.id = %key.id, "task created");
+    state.metrics.task_created();
     state.task_added.notify_one();
     Ok(Json(Envelope::success(json!({"taskId": task.id}))))
 }
