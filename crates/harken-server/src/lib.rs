@@ -3,7 +3,7 @@
 //! Module map: `config` (the one settings struct), `state` (shared handles), `error` (the one
 //! mapping to envelopes), `auth`, `rate_limit`, `kie/` (one file per resource), `health`,
 //! `elevenlabs/` and `openai/` (the other dialects, over `jobs` and `multipart`),
-//! `metrics` (this node's counters at `/metrics`),
+//! `metrics` (this node's counters at `/metrics`), `openapi` (`/openapi.json`),
 //! `worker` (tasks → transcripts), `callbacks` (outbox delivery), `run` (lifecycle), `files`
 //! (uploaded files: storage, expiry, links) with `downloads` (their links), `web` (the page at `/`).
 
@@ -19,6 +19,7 @@ mod jobs;
 mod kie;
 mod metrics;
 mod multipart;
+mod openapi;
 mod openai;
 mod rate_limit;
 mod run;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openai::router())
         .merge(health::router())
         .merge(metrics::router())
+        .merge(openapi::router())
         .merge(downloads::router())
         .merge(web::router())
         .fallback(not_found)

@@ -257,4 +257,7 @@ async fn draining_node_answers_455_and_unknown_paths_404() {
     let wrong =
         send(axum::http::Request::get("/api/v1/jobs/createTask").body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(wrong["code"], 404, "{wrong}");
+    let spec = send(axum::http::Request::get("/openapi.json").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/api/v1/jobs/createTask"]["post"].is_object(), "{spec}");
 }
