@@ -1,10 +1,10 @@
 //! `GET /metrics`: this node's counters in Prometheus' text exposition format (0.0.4).
 //!
 //! Counters live in process memory, as Prometheus expects of a scraped target: every node of a
-//! cluster is scraped on its own and the sums are taken in queries. Task counts *by state* over
-//! the whole store are not here; they are the store's to answer, and one node's view of a
-//! shared queue would be misleading. No key is asked for, as for `/healthz`: the numbers say
-//! how busy the node is, nothing about whose work it did.
+//! cluster is scraped on its own and the sums are taken in queries. The queue's length by state
+//! is not here: the tasks table is shared by every node, so it is the database's to tell
+//! (docs/DEPLOYMENT.md). No key is asked for, as for `/healthz`: the numbers say how busy the
+//! node is, nothing about whose work it did.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
