@@ -2,21 +2,16 @@
 //! (`openapi.json`, checked with `openapi-spec-validator`). A test below fails when a route is
 //! served that the document does not describe, or described but not served.
 
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
+use crate::web::asset;
 use crate::AppState;
 
 const SPEC: &str = include_str!("openapi.json");
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(get_spec))
-}
-
-async fn get_spec() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], SPEC)
+    Router::new().route("/openapi.json", get(|| asset("application/json", SPEC)))
 }
 
 #[cfg(test)]

@@ -125,25 +125,21 @@ impl Worker {
         keeper_stop.cancel();
         let _ = keeper.await;
         let store = &self.state.store;
-        let finished = match &outcome {
-            None => Finished::Released,
-            Some(Ok(_)) => Finished::Success,
-            Some(Err(Stop::Fail { .. })) => Finished::Fail,
-            Some(Err(Stop::Abandon(_))) => Finished::Abandoned,
-        };
-        let recorded = match outcome {
+        let (finished, recorded) = match outcome {
             None => {
                 tracing::info!("shutting down: task released back to the queue");
-                store.release(&task.id, &self.id).await.map(|_| None)
+                (Finished::Released, store.release(&task.id, &self.id).await.map(|_| None))
             }
-            Some(Ok(result_json)) => store.finish_success(&task.id, &self.id, &result_json).await.map(Some),
+            Some(Ok(result_json)) => {
+                (Finished::Success, store.finish_success(&task.id, &self.id, &result_json).await.map(Some))
+            }
             Some(Err(Stop::Fail { code, msg })) => {
                 tracing::info!(fail.code = code, fail.msg = %msg, "task failed");
-                store.finish_fail(&task.id, &self.id, code, &msg).await.map(Some)
+                (Finished::Fail, store.finish_fail(&task.id, &self.id, code, &msg).await.map(Some))
             }
             Some(Err(Stop::Abandon(why))) => {
                 tracing::warn!(reason = %why, "task abandoned: another worker owns it now");
-                Ok(None)
+                (Finished::Abandoned, Ok(None))
             }
         };
         if recorded.is_ok() {

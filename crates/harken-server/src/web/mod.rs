@@ -43,7 +43,9 @@ async fn get_page() -> impl IntoResponse {
     )
 }
 
-async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+/// A static file compiled into the binary (also `/openapi.json`): never sniffed, revalidated on
+/// each use so an upgraded server's copy is seen at once.
+pub(crate) async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, content_type),
