@@ -1,10 +1,10 @@
 //! `GET /metrics`: this node's counters in Prometheus' text exposition format (0.0.4).
 //!
 //! Counters live in process memory, as Prometheus expects of a scraped target: every node of a
-//! cluster is scraped on its own and the sums are taken in queries. The queue's length by state
-//! is not here: the tasks table is shared by every node, so it is the database's to tell
-//! (docs/DEPLOYMENT.md). No key is asked for, as for `/healthz`: the numbers say how busy the
-//! node is, nothing about whose work it did.
+//! cluster is scraped on its own and the sums are taken in queries. The queue (`harken_queue_*`,
+//! `harken_callbacks_pending`) is read from the database at each scrape: every node sharing it
+//! reports the same numbers, so dashboards take their max, not their sum. No key is asked for,
+//! as for `/healthz`: the numbers say how busy the service is, nothing about whose work it did.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +14,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+
+use harken_store::Backlog;
 
 use crate::AppState;
 
@@ -177,8 +179,44 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.metrics.render(state.is_draining(), state.sync_slots.available_permits());
+    let mut text = state.metrics.render(state.is_draining(), state.sync_slots.available_permits());
+    let backlog = state.store.backlog().await;
+    if let Err(e) = &backlog {
+        tracing::warn!("metrics: the queue could not be read: {e}");
+    }
+    render_backlog(&mut text, backlog.ok());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+}
+
+/// The shared queue's families, or only `harken_store_up 0` when the database did not answer
+/// (the node's own counters are still worth scraping then).
+fn render_backlog(out: &mut String, backlog: Option<Backlog>) {
+    let up = u8::from(backlog.is_some()).to_string();
+    family(out, "harken_store_up", "gauge", "1 when this scrape could read the database.", [(String::new(), up)]);
+    let Some(b) = backlog else { return };
+    let states = [("waiting", b.waiting), ("queuing", b.queuing), ("generating", b.generating)];
+    family(
+        out,
+        "harken_queue_tasks",
+        "gauge",
+        "Unfinished tasks in the database every node shares, by state.",
+        states.iter().map(|(state, n)| (format!("{{state=\"{state}\"}}"), n.to_string())),
+    );
+    let oldest = b.oldest_waiting.unwrap_or_default().as_secs_f64();
+    family(
+        out,
+        "harken_queue_oldest_waiting_seconds",
+        "gauge",
+        "How long the oldest waiting task has waited (0 when none waits).",
+        [(String::new(), oldest.to_string())],
+    );
+    family(
+        out,
+        "harken_callbacks_pending",
+        "gauge",
+        "Callbacks neither delivered nor given up, every node's.",
+        [(String::new(), b.callbacks_pending.to_string())],
+    );
 }
 
 #[cfg(test)]
@@ -195,7 +233,14 @@ mod tests {
         }
         m.task_finished(Finished::Fail, std::time::Duration::from_millis(400));
         m.callback_attempt(Delivery::Retrying);
-        let text = m.render(false, 4);
+        let mut text = m.render(false, 4);
+        let backlog = Backlog {
+            waiting: 3,
+            generating: 1,
+            oldest_waiting: Some(std::time::Duration::from_millis(1_500)),
+            ..Backlog::default()
+        };
+        render_backlog(&mut text, Some(backlog));
         let expected_tail = "\
 # HELP harken_task_processing_seconds Claim to recorded outcome, of tasks that succeeded or failed on this node.
 # TYPE harken_task_processing_seconds histogram
@@ -215,9 +260,18 @@ harken_task_processing_seconds_bucket{le=\"5\"} 2
             "harken_callback_attempts_total{result=\"retrying\"} 1",
             "harken_draining 0",
             "harken_sync_requests_free 4",
+            "harken_store_up 1",
+            "harken_queue_tasks{state=\"waiting\"} 3",
+            "harken_queue_tasks{state=\"queuing\"} 0",
+            "harken_queue_tasks{state=\"generating\"} 1",
+            "harken_queue_oldest_waiting_seconds 1.5",
+            "harken_callbacks_pending 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
+        let mut down = String::new();
+        render_backlog(&mut down, None);
+        assert_eq!(down.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(), ["harken_store_up 0"]);
         // Each family's samples follow its own TYPE line.
         let mut current = "";
         for line in text.lines() {

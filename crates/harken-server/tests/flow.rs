@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use harken_engine::{EngineError, Progress, SpeechEngine, TranscribeOptions};
-use harken_server::{AppState, ServerConfig};
+use harken_server::{AppState, Role, ServerConfig};
 use harken_store::{SqliteStore, Store};
 use harken_types::{Transcript, Word, WordKind};
 use serde_json::{json, Value};
@@ -77,7 +77,7 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-async fn start(engine: FakeEngine, credits: f64) -> Server {
+async fn start(engine: FakeEngine, credits: f64, role: Role) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
     let new = harken_store::NewKey {
@@ -90,6 +90,7 @@ async fn start(engine: FakeEngine, credits: f64) -> Server {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().into(),
         allow_private_urls: true,
+        role,
         ..ServerConfig::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -141,7 +142,7 @@ async fn metrics(s: &Server) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_succeeds_is_charged_and_called_back_signed() {
     let (host, received) = loopback_host().await;
-    let s = start(FakeEngine { panic: false }, 100.0).await;
+    let s = start(FakeEngine { panic: false }, 100.0, Role::All).await;
     let body = json!({"model": "elevenlabs/speech-to-text", "callBackUrl": format!("{host}/cb"),
         "input": {"audio_url": format!("{host}/a.wav")}});
     let created = call(&s, "POST", "/api/v1/jobs/createTask", Some(body.clone())).await;
@@ -186,6 +187,8 @@ async fn task_succeeds_is_charged_and_called_back_signed() {
         "harken_task_processing_seconds_count 1",
         delivered,
         "harken_draining 0",
+        "harken_queue_tasks{state=\"waiting\"} 0",
+        "harken_callbacks_pending 0",
     ] {
         assert!(samples.iter().any(|l| l == expected), "{expected:?} not in {samples:#?}");
     }
@@ -194,9 +197,39 @@ async fn task_succeeds_is_charged_and_called_back_signed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_node_reports_the_queue_it_shares_with_the_workers() {
+    let (host, _) = loopback_host().await;
+    let s = start(FakeEngine { panic: false }, 10.0, Role::Api).await;
+    for _ in 0..2 {
+        let body = json!({"model": "elevenlabs/speech-to-text", "input": {"audio_url": format!("{host}/a.wav")}});
+        call(&s, "POST", "/api/v1/jobs/createTask", Some(body)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let samples = metrics(&s).await;
+    for expected in [
+        "harken_store_up 1",
+        "harken_queue_tasks{state=\"waiting\"} 2",
+        "harken_queue_tasks{state=\"queuing\"} 0",
+        "harken_callbacks_pending 0",
+        "harken_tasks_in_progress 0",
+    ] {
+        assert!(samples.iter().any(|l| l == expected), "{expected:?} not in {samples:#?}");
+    }
+    let oldest: f64 = samples
+        .iter()
+        .find_map(|l| l.strip_prefix("harken_queue_oldest_waiting_seconds "))
+        .expect("the oldest task's wait is reported")
+        .parse()
+        .unwrap();
+    assert!(oldest >= 0.05 && oldest < 60.0, "no worker here: the first task still waits ({oldest} s)");
+    s.stop.send(()).unwrap();
+    s.done.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_panic_is_a_recorded_failure_that_costs_nothing() {
     let (host, _) = loopback_host().await;
-    let s = start(FakeEngine { panic: true }, 5.0).await;
+    let s = start(FakeEngine { panic: true }, 5.0, Role::All).await;
     let body = json!({"model": "elevenlabs/speech-to-text", "input": {"audio_url": format!("{host}/a.wav")}});
     let created = call(&s, "POST", "/api/v1/jobs/createTask", Some(body)).await;
     let record = final_record(&s, created["data"]["taskId"].as_str().unwrap()).await;
@@ -219,7 +252,7 @@ async fn engine_panic_is_a_recorded_failure_that_costs_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audio_longer_than_the_credits_fails_with_402() {
     let (host, _) = loopback_host().await;
-    let s = start(FakeEngine { panic: false }, 0.001).await;
+    let s = start(FakeEngine { panic: false }, 0.001, Role::All).await;
     let body = json!({"model": "elevenlabs/speech-to-text", "input": {"audio_url": format!("{host}/a.wav")}});
     let created = call(&s, "POST", "/api/v1/jobs/createTask", Some(body)).await;
     let record = final_record(&s, created["data"]["taskId"].as_str().unwrap()).await;

@@ -32,7 +32,7 @@ pub use open::{open_store, StoreLocation};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    ApiKey, AttemptOutcome, CallbackDelivery, CreatedKey, Credits, DeliveryStatus, NewKey, NewTask, Reclaimed,
+    ApiKey, AttemptOutcome, Backlog, CallbackDelivery, CreatedKey, Credits, DeliveryStatus, NewKey, NewTask, Reclaimed,
     RetrySchedule, TaskRecord,
 };
 
@@ -100,6 +100,10 @@ pub trait Store: Send + Sync + 'static {
     /// Returns tasks whose lease expired to `waiting`, or fails those already claimed
     /// `max_attempts` times.
     async fn reclaim_expired(&self, max_attempts: u32) -> Result<Reclaimed>;
+
+    /// Tasks by unfinished state and pending callbacks: the queue every node shares. Cheap (the
+    /// partial indexes cover each count), so it can answer every metrics scrape.
+    async fn backlog(&self) -> Result<Backlog>;
 
     // ---- callback outbox ----
 

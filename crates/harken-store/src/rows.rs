@@ -6,7 +6,7 @@
 use harken_types::TaskState;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::{ApiKey, CallbackDelivery, Credits, DeliveryStatus, FileRecord, Result, StoreError, TaskRecord};
+use crate::{ApiKey, Backlog, CallbackDelivery, Credits, DeliveryStatus, FileRecord, Result, StoreError, TaskRecord};
 
 pub(crate) const KEY_COLUMNS: &str = "id, name, webhook_secret, credits, reserved, created_at";
 
@@ -19,6 +19,14 @@ pub(crate) const OUTBOX_COLUMNS: &str = "id, task_id, key_id, url, status, attem
 
 pub(crate) const FILE_COLUMNS: &str =
     "id, key_id, file_name, original_name, upload_path, mime_type, size_bytes, created_at, expires_at";
+
+/// One row of counts for [`backlog`]; the same SQL on both backends.
+pub(crate) const BACKLOG_QUERY: &str = "SELECT \
+    (SELECT COUNT(*) FROM tasks WHERE state = 'waiting') AS waiting, \
+    (SELECT COUNT(*) FROM tasks WHERE state = 'queuing') AS queuing, \
+    (SELECT COUNT(*) FROM tasks WHERE state = 'generating') AS generating, \
+    (SELECT COUNT(*) FROM callback_outbox WHERE status = 'pending') AS callbacks_pending, \
+    (SELECT MIN(created_at) FROM tasks WHERE state = 'waiting') AS oldest_waiting";
 
 /// A row whose columns are read by name as text or 64-bit integers (nullable or not): any
 /// `sqlx` row type whose database decodes `String` and `i64`.
@@ -48,6 +56,20 @@ where
     fn opt_int(&self, column: &str) -> Result<Option<i64>> {
         Ok(self.try_get(column)?)
     }
+}
+
+/// Reads [`BACKLOG_QUERY`]'s row; `now` (ms) dates the oldest waiting task.
+pub(crate) fn backlog(row: &impl Columns, now: i64) -> Result<Backlog> {
+    let count = |column| row.int(column).map(|n| n.max(0) as u64);
+    Ok(Backlog {
+        waiting: count("waiting")?,
+        queuing: count("queuing")?,
+        generating: count("generating")?,
+        callbacks_pending: count("callbacks_pending")?,
+        oldest_waiting: row
+            .opt_int("oldest_waiting")?
+            .map(|created| std::time::Duration::from_millis((now - created).max(0) as u64)),
+    })
 }
 
 pub(crate) fn key(row: &impl Columns) -> Result<ApiKey> {

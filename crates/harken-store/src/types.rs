@@ -124,6 +124,18 @@ pub struct Reclaimed {
     pub failed: u32,
 }
 
+/// Work not done yet, counted across every node sharing the database (`Store::backlog`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub waiting: u64,
+    pub queuing: u64,
+    pub generating: u64,
+    /// Callback deliveries neither delivered nor given up.
+    pub callbacks_pending: u64,
+    /// How long the oldest waiting task has waited; `None` when no task waits.
+    pub oldest_waiting: Option<Duration>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
     Pending,

@@ -189,6 +189,11 @@ impl Store for PostgresStore {
         tasks::reclaim_expired(&self.pool, max_attempts, self.now()).await
     }
 
+    async fn backlog(&self) -> Result<crate::Backlog> {
+        let row = sqlx::query(crate::rows::BACKLOG_QUERY).fetch_one(&self.pool).await?;
+        crate::rows::backlog(&row, self.now())
+    }
+
     async fn claim_callbacks(&self, limit: u32, lease: Duration) -> Result<Vec<CallbackDelivery>> {
         outbox::claim(&self.pool, limit, self.now(), ms(lease)).await
     }

@@ -153,6 +153,11 @@ impl Store for SqliteStore {
         tasks::reclaim_expired(&self.writer, max_attempts, self.now()).await
     }
 
+    async fn backlog(&self) -> Result<crate::Backlog> {
+        let row = sqlx::query(crate::rows::BACKLOG_QUERY).fetch_one(&self.reader).await?;
+        crate::rows::backlog(&row, self.now())
+    }
+
     async fn claim_callbacks(&self, limit: u32, lease: Duration) -> Result<Vec<CallbackDelivery>> {
         outbox::claim(&self.writer, limit, self.now(), ms(lease)).await
     }

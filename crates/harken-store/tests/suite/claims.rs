@@ -116,3 +116,30 @@ pub async fn release_does_not_count_an_attempt(f: Fixture) {
     assert_eq!((back.state, back.attempts, back.lease_owner), (TaskState::Waiting, 0, None));
     assert_eq!(f.available(&key).await, harken_store::Credits::from_f64(10.0));
 }
+
+pub async fn backlog_counts_the_queue_and_dates_its_oldest_task(f: Fixture) {
+    let empty = f.store.backlog().await.unwrap();
+    assert_eq!(empty, harken_store::Backlog::default(), "a new database has no backlog");
+    let key = f.key(10.0).await;
+    let first = f.task(&key, Some("http://example.com/cb")).await;
+    f.clock.advance(Duration::from_secs(5));
+    for _ in 0..3 {
+        f.task(&key, None).await;
+    }
+    f.clock.advance(Duration::from_secs(2));
+    let oldest = f.store.claim_next("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(oldest.id, first.id, "claims take the oldest");
+    f.store.finish_success(&oldest.id, "w1", "{}").await.unwrap();
+    let second = f.store.claim_next("w1", LEASE).await.unwrap().unwrap();
+    f.store.set_progress(&second.id, "w1", TaskState::Generating, 10).await.unwrap();
+    f.store.claim_next("w2", LEASE).await.unwrap().unwrap();
+    let backlog = f.store.backlog().await.unwrap();
+    let expected = harken_store::Backlog {
+        waiting: 1,
+        queuing: 1,
+        generating: 1,
+        callbacks_pending: 1,
+        oldest_waiting: Some(Duration::from_secs(2)),
+    };
+    assert_eq!(backlog, expected);
+}

@@ -54,6 +54,7 @@ macro_rules! store_suite {
             claims::heartbeat_keeps_the_lease,
             claims::too_many_interruptions_fail_the_task,
             claims::release_does_not_count_an_attempt,
+            claims::backlog_counts_the_queue_and_dates_its_oldest_task,
             credits::create_task_needs_credits,
             credits::parallel_finishes_charge_once,
             credits::reservations_prevent_overdraw,
