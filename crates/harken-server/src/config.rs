@@ -56,6 +56,10 @@ pub struct ServerConfig {
     /// the callback dispatcher, no HTTP). Any number of each may share one PostgreSQL database.
     #[arg(long, env = "HARKEN_ROLE", value_enum, default_value = "all")]
     pub role: Role,
+    /// Worker nodes only: serve `/healthz` and `/metrics`, and nothing else, on this address (for
+    /// probes and Prometheus). The other roles serve both on `--listen`.
+    #[arg(long, env = "HARKEN_OPS_LISTEN")]
+    pub ops_listen: Option<SocketAddr>,
     /// PostgreSQL URL shared by every node (`postgres://user:password@host:5432/harken`); without
     /// it, SQLite in the data dir (one node).
     #[arg(long, env = "HARKEN_DATABASE_URL", hide_env_values = true)]
@@ -129,6 +133,10 @@ impl ServerConfig {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             anyhow::ensure!(ok, "--elevenlabs-webhook-url: expected an http(s) URL, received {url:?}");
         }
+        anyhow::ensure!(
+            self.ops_listen.is_none() || self.role == Role::Worker,
+            "--ops-listen: only for worker nodes (--role worker); this role serves /healthz and /metrics on --listen"
+        );
         anyhow::ensure!(self.max_upload_mb >= 1, "--max-upload-mb: expected at least 1, received 0");
         if let Some(url) = &self.public_url {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
@@ -264,6 +272,14 @@ mod tests {
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(c.store_location().unwrap().is_shared());
         assert_eq!(ServerConfig::default().role, Role::All);
+    }
+
+    #[test]
+    fn only_workers_take_an_ops_address() {
+        let ops = Some("127.0.0.1:9100".parse().unwrap());
+        ServerConfig { role: Role::Worker, ops_listen: ops, ..ServerConfig::default() }.validate().unwrap();
+        let err = ServerConfig { role: Role::All, ops_listen: ops, ..ServerConfig::default() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("--ops-listen: only for worker nodes"), "{err}");
     }
 
     #[test]

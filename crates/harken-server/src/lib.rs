@@ -54,6 +54,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a worker node serves with `--ops-listen`: its health and counters, no API.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(metrics::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("path: expected one of harken's endpoints, received {method} {}", uri.path()))
 }

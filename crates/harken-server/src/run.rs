@@ -3,8 +3,9 @@
 //! leases, stop serving.
 //!
 //! Roles (`--role`): `all` runs everything in one process; `api` only answers HTTP; `worker` runs
-//! workers, the lease reaper and the callback dispatcher with no HTTP at all. Any number of each
-//! may share one PostgreSQL database: nodes know nothing of each other, only of the database.
+//! workers, the lease reaper and the callback dispatcher with no API (only `/healthz` and
+//! `/metrics` with `--ops-listen`). Any number of each may share one PostgreSQL database: nodes
+//! know nothing of each other, only of the database.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,8 +28,8 @@ use crate::{router, AppState, ServerConfig};
 const STALE_SCRATCH: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs this node's role until `shutdown` completes, then shuts down gracefully. `on_ready`
-/// receives the bound HTTP address (useful with port 0) once the socket listens, or `None` when
-/// the role serves no HTTP (`worker`), once the workers run.
+/// receives the bound HTTP address (useful with port 0) once the socket listens (the API's, or a
+/// worker's `--ops-listen`), or `None` when the node serves no HTTP, once the workers run.
 pub async fn run(
     config: ServerConfig,
     store: Arc<dyn Store>,
@@ -39,13 +40,10 @@ pub async fn run(
     config.validate()?;
     let role = config.role;
     let node = harken_store::new_id("node");
-    let listener = match role.serves_http() {
-        true => Some(
-            tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("listening on {}", config.listen))?,
-        ),
-        false => None,
+    let http_at = if role.serves_http() { Some(config.listen) } else { config.ops_listen };
+    let listener = match http_at {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| format!("listening on {at}"))?),
+        None => None,
     };
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
     let blobs = config.blobs().context("opening the object store")?;
@@ -93,9 +91,9 @@ pub async fn run(
     let mut http = match listener {
         Some(listener) => {
             let addr = listener.local_addr()?;
-            let http = axum::serve(listener, router(state.clone()))
-                .with_graceful_shutdown(stop_http.clone().cancelled_owned());
-            tracing::info!(listen = %addr, "listening");
+            let app = if role.serves_http() { router(state.clone()) } else { crate::ops_router(state.clone()) };
+            let http = axum::serve(listener, app).with_graceful_shutdown(stop_http.clone().cancelled_owned());
+            tracing::info!(listen = %addr, api = role.serves_http(), "listening");
             on_ready(Some(addr));
             Some(tokio::spawn(async move { http.await }))
         }

@@ -72,6 +72,8 @@ impl Node {
             lease_secs: 2,
             // Workers fetch from the loopback audio host; the API node keeps the default.
             allow_private_urls: role == Role::Worker,
+            // Workers serve their health and counters, nothing else.
+            ops_listen: (role == Role::Worker).then(|| "127.0.0.1:0".parse().unwrap()),
             ..ServerConfig::default()
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -91,8 +93,9 @@ impl Node {
         Node { addr, stop: Some(stop), done: Some(done), runtime: Some(runtime) }
     }
 
+    /// The API's address, or a worker's `--ops-listen` one.
     fn base(&self) -> String {
-        format!("http://{}", self.addr.expect("an API node"))
+        format!("http://{}", self.addr.expect("the node listens"))
     }
 
     /// Like a machine losing power: every task of the node stops at once, no shutdown code runs.
@@ -238,9 +241,46 @@ async fn files_received_by_the_api_node_are_read_by_a_worker_through_s3() {
         let stored = stored_files(&root.path().join(node));
         assert!(stored.is_empty(), "the {node} node kept bytes in its data dir: {stored:?}");
     }
+
+    // Each node counts its own share; both see the same (empty) queue.
+    let finished_here = "harken_tasks_finished_total{outcome=\"success\"} 3";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut on_worker = metrics(&worker.base()).await;
+    while !on_worker.iter().any(|l| l == finished_here) {
+        assert!(Instant::now() < deadline, "{finished_here:?} not in {on_worker:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        on_worker = metrics(&worker.base()).await;
+    }
+    let on_api = metrics(&base).await;
+    for (samples, expected) in [
+        (&on_worker, "harken_tasks_created_total 0"),
+        (&on_worker, "harken_queue_tasks{state=\"waiting\"} 0"),
+        (&on_api, "harken_tasks_created_total 3"),
+        (&on_api, "harken_tasks_finished_total{outcome=\"success\"} 0"),
+        (&on_api, "harken_queue_tasks{state=\"waiting\"} 0"),
+    ] {
+        assert!(samples.iter().any(|l| l == expected), "{expected:?} not in {samples:#?}");
+    }
+    let health: Value = reqwest::get(format!("{}/healthz", worker.base())).await.unwrap().json().await.unwrap();
+    assert_eq!(health["data"]["status"], "ok", "{health}");
+    let api_on_worker = reqwest::Client::new()
+        .post(format!("{}/api/v1/jobs/createTask", worker.base()))
+        .bearer_auth(&key)
+        .json(&json!({"model": "elevenlabs/speech-to-text", "input": {"audio_url": url}}))
+        .send()
+        .await
+        .unwrap();
+    let refused: Value = api_on_worker.json().await.unwrap();
+    assert_eq!(refused["code"], 404, "a worker's ops port serves no API: {refused}");
     store.close().await;
     worker.stop().await;
     api.stop().await;
+}
+
+/// The sample lines of a node's `GET /metrics`.
+async fn metrics(base: &str) -> Vec<String> {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect()
 }
 
 /// Serves a recording once, then 404; counts requests.

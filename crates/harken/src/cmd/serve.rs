@@ -30,11 +30,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // An API node never transcribes: it need not hold a model in memory.
         false => Arc::new(NoEngine(engine.model)),
     };
-    let on_ready = |addr: Option<std::net::SocketAddr>| {
+    let serves_api = server.role.serves_http();
+    let on_ready = move |addr: Option<std::net::SocketAddr>| {
         // The one line on stdout: scripts (and the integration tests) read it.
         let mut out = std::io::stdout().lock();
         let _ = match addr {
-            Some(addr) => writeln!(out, "harken: listening on http://{addr}"),
+            Some(addr) if serves_api => writeln!(out, "harken: listening on http://{addr}"),
+            Some(addr) => writeln!(out, "harken: worker ready; /healthz and /metrics on http://{addr}"),
             None => writeln!(out, "harken: worker ready"),
         };
         let _ = out.flush();
