@@ -307,6 +307,18 @@ async fn one_shot_audio(wav: Vec<u8>) -> (String, Arc<AtomicUsize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retry_on_another_worker_reads_the_kept_download() {
+    the_next_worker_reads_the_kept_download(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_released_at_shutdown_is_not_downloaded_again() {
+    the_next_worker_reads_the_kept_download(true).await;
+}
+
+/// A worker downloads a task's audio from a URL that answers once, then dies (`graceful`: is
+/// stopped, SIGTERM-like, and releases the task); another worker finishes the task from the copy
+/// the first one kept.
+async fn the_next_worker_reads_the_kept_download(graceful: bool) {
     let db = TestDb::create();
     let s3 = S3::start("harken-retry");
     let root = tempfile::tempdir().unwrap();
@@ -327,13 +339,21 @@ async fn a_retry_on_another_worker_reads_the_kept_download() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(s3.keys("nodes/fetched/").await, [format!("nodes/fetched/{task}")], "kept before decoding");
-    first.kill();
+    if graceful {
+        first.stop().await;
+    } else {
+        first.kill();
+    }
     // The URL answers no more; the second worker must read the kept copy.
     let second = Node::start(Role::Worker, &root.path().join("w2"), &db, &s3, free.clone()).await;
     let record = final_record(&base, &key, &task).await;
     assert_eq!(record["state"], "success", "{record}");
     assert_eq!(served.load(Ordering::SeqCst), 1, "downloaded once");
-    assert_eq!(store.task(&task).await.unwrap().unwrap().attempts, 2, "run again after the lease expired");
+    let attempts = store.task(&task).await.unwrap().unwrap().attempts;
+    match graceful {
+        true => assert_eq!(attempts, 1, "a release is not an attempt"),
+        false => assert_eq!(attempts, 2, "run again after the lease expired"),
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     while !s3.keys("nodes/fetched/").await.is_empty() {
         assert!(Instant::now() < deadline, "the kept copy outlived its task");

@@ -3,8 +3,8 @@
 //! the task's URL.
 //!
 //! A download is kept in the object store under the task (`fetched/<task id>`) before the work
-//! goes on, unless this is the task's last allowed attempt: if this node dies, the node that
-//! takes the task over reads the same bytes instead of downloading again. The copy is deleted
+//! goes on, unless this is the task's last allowed attempt: if this node dies or shuts down, the
+//! node that takes the task over reads the same bytes instead of downloading again. The copy is deleted
 //! when the task ends (`Worker::process`), or by the sweeper.
 
 use std::path::{Path, PathBuf};
@@ -37,12 +37,12 @@ impl Worker {
                 return files.copy_upload(&record, dir).await.map_err(own).map_err(source_stop);
             }
         }
+        // Looked for on every claim, not only retries: a task released at shutdown comes back
+        // with its attempt count unchanged, and its copy is there all the same.
         let kept = task_audio::fetched_key(&task.id);
-        if task.attempts > 1 {
-            if let Some(fetched) = copy_blob(&files.blobs, &kept, dir).await.map_err(source_stop)? {
-                tracing::info!(audio.bytes = fetched.bytes, "audio read from the copy an earlier attempt kept");
-                return Ok(fetched);
-            }
+        if let Some(fetched) = copy_blob(&files.blobs, &kept, dir).await.map_err(source_stop)? {
+            tracing::info!(audio.bytes = fetched.bytes, "audio read from the copy an earlier attempt kept");
+            return Ok(fetched);
         }
         let fetched = self.fetcher.fetch_to_file(url, dir).await.map_err(|e| match e {
             FetchError::Storage(_) | FetchError::Client(_) => Stop::internal("could not download the audio", e),
