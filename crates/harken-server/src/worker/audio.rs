@@ -4,8 +4,8 @@
 //!
 //! A download is kept in the object store under the task (`fetched/<task id>`) before the work
 //! goes on, unless this is the task's last allowed attempt: if this node dies or shuts down, the
-//! node that takes the task over reads the same bytes instead of downloading again. The copy is deleted
-//! when the task ends (`Worker::process`), or by the sweeper.
+//! node that takes the task over reads the same bytes instead of downloading again. The copy is
+//! deleted when the task ends (`Worker::process`), or by the sweeper.
 
 use std::path::{Path, PathBuf};
 
