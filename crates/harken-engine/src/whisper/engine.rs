@@ -279,7 +279,18 @@ impl WhisperEngine {
             let mut windows = self.windows(samples, batch.iter().copied());
             let encoded = self.encode(&mut windows)?;
             let contexts = vec![prompt; batch.len()];
-            for (d, words) in self.transcribe_encoded(samples, scores, &encoded, &windows, &contexts, language, temperature)? {
+            let readings = self.transcribe_encoded(samples, scores, &encoded, &windows, &contexts, language, temperature)?;
+            for ((d, words), window) in readings.into_iter().zip(&windows) {
+                // What the gate weighed, for tuning it (`HARKEN_LOG=harken_engine=debug`).
+                tracing::debug!(
+                    start = window.span.0 as f64 / SAMPLE_RATE as f64,
+                    end = window.span.1 as f64 / SAMPLE_RATE as f64,
+                    no_speech = d.no_speech_prob,
+                    avg_logprob = d.avg_logprob,
+                    kept = d.is_confident(),
+                    text = words.iter().map(|w| w.text.as_str()).collect::<String>(),
+                    "unheard stretch decoded again"
+                );
                 // The first pass heard nothing here, so only a confident reading is kept.
                 if d.is_confident() {
                     found.extend(words);
