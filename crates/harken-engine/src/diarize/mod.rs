@@ -299,6 +299,13 @@ impl Diarizer {
             cluster_params.min_speakers = segment::speakers_heard_alone(activity, SEGMENT_MIN_SOLO_S);
         }
         let mut labels = cluster::cluster(&emb, num_speakers, &cluster_params);
+        tracing::debug!(
+            windows = emb.len(),
+            least = cluster_params.min_speakers,
+            threshold = cluster_params.threshold,
+            speakers = labels.iter().max().map_or(0, |&m| m + 1),
+            "speakers counted"
+        );
         smooth(&mut labels, &windows, self.params.smooth);
         let turns = turns(&speech, &windows, &labels, self.params.window_frames);
         match activity {
