@@ -14,7 +14,10 @@
 //!   turns that into a wait;
 //! - `busy_timeout` makes that wait (and single-statement writes) block instead of failing;
 //! - migrations run inside one `BEGIN IMMEDIATE` transaction, so processes starting together on a
-//!   new file apply them once, one after the other.
+//!   new file apply them once, one after the other;
+//! - turning a new file into WAL needs an exclusive lock that `busy_timeout` does not wait for, so
+//!   a process connecting while another does that gets `SQLITE_BUSY` at once: connecting is
+//!   retried ([`connect`]).
 
 mod files;
 mod keys;
@@ -23,7 +26,7 @@ mod tasks;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use harken_types::TaskState;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -63,9 +66,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let writer = connect(&options, 1).await?;
         migrate(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        let reader = connect(&options.read_only(true), 4).await?;
         Ok(SqliteStore { writer, reader, clock })
     }
 
@@ -78,6 +81,29 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// A pool of at most `max` connections, its first one opened now. While another process turns a
+/// new file into WAL, opening fails at once with `SQLITE_BUSY` (`PRAGMA journal_mode` does not
+/// wait on `busy_timeout`), so that is retried for up to [`BUSY_TIMEOUT`]. Once the file is in
+/// WAL the pragma changes nothing and takes no lock.
+async fn connect(options: &SqliteConnectOptions, max: u32) -> Result<SqlitePool> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match SqlitePoolOptions::new().max_connections(max).connect_with(options.clone()).await {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            pool => return Ok(pool?),
+        }
+    }
+}
+
+/// `SQLITE_BUSY` or one of its extended codes ("database is locked").
+fn is_busy(e: &sqlx::Error) -> bool {
+    let code = match e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()),
+        _ => None,
+    };
+    code.is_some_and(|c| c & 0xff == 5)
 }
 
 /// Applies pending migrations under the write lock: another process migrating the same file at
