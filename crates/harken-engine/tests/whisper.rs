@@ -98,9 +98,9 @@ fn silence_and_noise_produce_no_words() {
     let silence = dir.path().join("silence.wav");
     let noise = dir.path().join("noise.wav");
     tool("sox", &["-n", "-r", "16000", "-c", "1", silence.to_str().unwrap(), "trim", "0", "20"]);
-    // `-R`: the same noise on every run. Random noise made this test fail about once in a few
-    // CI runs (tiny.en wrote "I'm not going to be here." over one draw), which a rerun cannot
-    // reproduce; a fixed draw keeps a failure here a change in the engine.
+    // `-R`: the same noise on every run. With a random draw this test failed once in a CI dry
+    // run (tiny.en wrote "I'm not going to be here.") and passed on 230 other draws through the
+    // CLI; a fixed draw makes a failure here a change in the engine, not luck.
     tool(
         "sox",
         &["-R", "-n", "-r", "16000", "-c", "1", noise.to_str().unwrap(), "synth", "20", "brownnoise", "vol", "0.3"],
