@@ -299,18 +299,18 @@ impl Diarizer {
             cluster_params.min_speakers = segment::speakers_heard_alone(activity, SEGMENT_MIN_SOLO_S);
         }
         let mut labels = cluster::cluster(&emb, num_speakers, &cluster_params);
+        smooth(&mut labels, &windows, self.params.smooth);
+        let speakers = labels.iter().max().map_or(0, |&m| m + 1);
         tracing::debug!(
             windows = emb.len(),
             least = cluster_params.min_speakers,
             threshold = cluster_params.threshold,
-            speakers = labels.iter().max().map_or(0, |&m| m + 1),
+            speakers,
             "speakers counted"
         );
-        smooth(&mut labels, &windows, self.params.smooth);
         let turns = turns(&speech, &windows, &labels, self.params.window_frames);
         match activity {
             Some(activity) if self.params.refine => {
-                let speakers = labels.iter().max().map_or(0, |&m| m + 1);
                 let centroids = cluster::label_centroids(&emb, &labels);
                 let voice = |tracks: &[Vec<(usize, usize)>]| self.voices(samples, tracks, &centroids);
                 refine::refine_turns(&turns, &activity, speakers, &speech, &voice)

@@ -99,10 +99,7 @@ async fn connect(options: &SqliteConnectOptions, max: u32) -> Result<SqlitePool>
 
 /// `SQLITE_BUSY` or one of its extended codes ("database is locked").
 fn is_busy(e: &sqlx::Error) -> bool {
-    let code = match e {
-        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()),
-        _ => None,
-    };
+    let code = e.as_database_error().and_then(|db| db.code()).and_then(|c| c.parse::<i32>().ok());
     code.is_some_and(|c| c & 0xff == 5)
 }
 
