@@ -32,6 +32,8 @@ pub(crate) struct ClusterParams {
     /// Without a requested count, at least this many speakers: what the segmentation model
     /// heard talk within one 10 s stretch, a count the embeddings cannot argue away.
     pub(crate) min_speakers: usize,
+    /// At most this many speakers, requested or counted: 32 (ElevenLabs' limit), or 1 when the
+    /// segmentation model hears only one voice in the recording.
     pub(crate) max_speakers: usize,
 }
 
@@ -61,7 +63,7 @@ pub(crate) fn cluster(emb: &[Vec<f32>], num_speakers: Option<usize>, p: &Cluster
         Some(k) => k,
         None => {
             let counted = refine(&all, spread(&sample, &ahc(&sub, p), n), &known);
-            count(&fold_small(&all, counted, p.min_fraction)).max(p.min_speakers.min(p.max_speakers))
+            count(&fold_small(&all, counted, p.min_fraction)).max(p.min_speakers).min(p.max_speakers)
         }
     };
     compact(refine(&all, spread(&sample, &ward(&sub, k), n), &known))
@@ -381,6 +383,17 @@ mod tests {
         let labels = cluster(&emb, None, &at_least_two);
         assert_eq!(labels, [vec![0; 20], vec![1; 20]].concat());
         assert_eq!(count(&cluster(&emb, Some(1), &at_least_two)), 1);
+    }
+
+    #[test]
+    fn a_most_count_merges_voices_the_threshold_would_split_but_a_request_wins() {
+        let mut rng = Rng(7);
+        let (emb, _) = speakers(3, 20, 0.3, &mut rng);
+        let one_voice = ClusterParams { max_speakers: 1, ..ClusterParams::default() };
+        assert_eq!(cluster(&emb, None, &one_voice), vec![0; 60]);
+        assert_eq!(count(&cluster(&emb, Some(3), &one_voice)), 1, "a request is clamped to the limit");
+        let two = ClusterParams { max_speakers: 2, ..ClusterParams::default() };
+        assert_eq!(count(&cluster(&emb, None, &two)), 2);
     }
 
     #[test]

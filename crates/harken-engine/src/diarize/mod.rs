@@ -227,6 +227,13 @@ const VOICE_WINDOWS: usize = 3;
 /// Solo speech (s) a local speaker needs in one chunk to count (`segment::speakers_heard_alone`).
 const SEGMENT_MIN_SOLO_S: f64 = 2.0;
 
+/// Below this much solo speech (s) by a second voice in every chunk, the segmentation model
+/// hears one voice in the whole recording, and the count is 1 whatever the embeddings say. On
+/// our single-speaker recordings the longest second voice held 0.76 s (a sonnet; 0 on 44 of 48),
+/// while every multi-speaker clip had one of ≥ 1.01 s (docs/DIARIZATION.md, session 15): a
+/// voice split in two costs far more than a short remark folded into the speaker around it.
+const SEGMENT_ONE_VOICE_S: f64 = 0.9;
+
 /// A window of the recording: 10 ms frames `start .. start + window_frames` (samples
 /// `start * 160 ..`), in speech region `region`.
 #[derive(Debug, Clone, Copy)]
@@ -295,8 +302,12 @@ impl Diarizer {
         }
         let step = ((self.params.segment_step_s * SAMPLE_RATE as f64) as usize).max(SAMPLE_RATE as usize);
         let activity = self.segmenter.as_ref().map(|seg| seg.activity_in(samples, &speech, step));
-        if let (Some(activity), None) = (&activity, num_speakers) {
+        let second_voice_s = activity.as_deref().map(segment::second_voice_alone_s);
+        if let (Some(activity), Some(second_voice_s), None) = (&activity, second_voice_s, num_speakers) {
             cluster_params.min_speakers = segment::speakers_heard_alone(activity, SEGMENT_MIN_SOLO_S);
+            if second_voice_s < SEGMENT_ONE_VOICE_S {
+                cluster_params.max_speakers = 1;
+            }
         }
         let mut labels = cluster::cluster(&emb, num_speakers, &cluster_params);
         smooth(&mut labels, &windows, self.params.smooth);
@@ -304,6 +315,7 @@ impl Diarizer {
         tracing::debug!(
             windows = emb.len(),
             least = cluster_params.min_speakers,
+            second_voice_s,
             threshold = cluster_params.threshold,
             speakers,
             "speakers counted"

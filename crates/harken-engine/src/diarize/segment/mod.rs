@@ -87,19 +87,31 @@ impl ChunkActivity {
 /// because false splits of one voice seen on our clips held at most 1.6 s each
 /// (docs/DIARIZATION.md).
 pub(crate) fn speakers_heard_alone(activity: &[ChunkActivity], min_solo: f64) -> usize {
-    let min_frames = (min_solo * 16_000.0 / FRAME_STEP as f64).ceil() as usize;
+    activity.iter().map(|chunk| chunk.solo_seconds().iter().filter(|&&s| s >= min_solo).count()).max().unwrap_or(0)
+}
+
+/// The longest any second voice talks alone within one chunk (seconds; 0 when no chunk hears
+/// two): how strongly the model hears more than one speaker anywhere in the recording.
+pub(crate) fn second_voice_alone_s(activity: &[ChunkActivity]) -> f64 {
     activity
         .iter()
         .map(|chunk| {
-            (0..LOCAL_SPEAKERS)
-                .filter(|&k| {
-                    let solo = (0..chunk.active.len()).filter(|&f| chunk.solo(f) == Some(k)).count();
-                    solo >= min_frames
-                })
-                .count()
+            let mut solo = chunk.solo_seconds();
+            solo.sort_by(|a, b| b.total_cmp(a));
+            solo[1]
         })
-        .max()
-        .unwrap_or(0)
+        .fold(0.0, f64::max)
+}
+
+impl ChunkActivity {
+    /// How long each local speaker talks alone in this chunk (seconds).
+    fn solo_seconds(&self) -> [f64; LOCAL_SPEAKERS] {
+        let mut frames = [0usize; LOCAL_SPEAKERS];
+        for k in (0..self.active.len()).filter_map(|f| self.solo(f)) {
+            frames[k] += 1;
+        }
+        frames.map(|n| n as f64 * FRAME_STEP as f64 / 16_000.0)
+    }
 }
 
 /// The loaded model. Immutable, so `Send + Sync`.

@@ -116,3 +116,26 @@ fn speed() {
     println!("front ends {fe_wall:7.2} / {fe_cpu:7.2}");
     println!("sequence   {seq_wall:7.2} / {seq_cpu:7.2}");
 }
+
+/// Solo time per chunk: overlapped frames count for nobody, and each chunk is judged alone.
+#[test]
+fn solo_time_counts_voices_alone_within_one_chunk() {
+    use super::{second_voice_alone_s, speakers_heard_alone, ChunkActivity, FRAME_STEP};
+    let frames = |pattern: &[([bool; 3], usize)]| -> Vec<[bool; 3]> {
+        pattern.iter().flat_map(|&(on, n)| std::iter::repeat_n(on, n)).collect()
+    };
+    let (a, b, both, nobody) = ([true, false, false], [false, true, false], [true, true, false], [false; 3]);
+    // Voice a alone 200 frames (3.4 s), both 30, voice b alone 60 (1.0 s), silence.
+    let two_voices = ChunkActivity { start: 0, active: frames(&[(a, 200), (both, 30), (b, 60), (nobody, 299)]) };
+    // The next chunk hears one voice only, though for longer.
+    let one_voice = ChunkActivity { start: 80_000, active: frames(&[(b, 500), (nobody, 89)]) };
+    let frame_s = FRAME_STEP as f64 / 16_000.0;
+
+    let recording = [two_voices.clone(), one_voice.clone()];
+    assert!((second_voice_alone_s(&recording) - 60.0 * frame_s).abs() < 1e-9);
+    assert_eq!(speakers_heard_alone(&recording, 2.0), 1);
+    assert_eq!(speakers_heard_alone(&recording, 1.0), 2);
+    assert_eq!(second_voice_alone_s(&[one_voice]), 0.0);
+    assert_eq!(second_voice_alone_s(&[]), 0.0);
+    assert_eq!(speakers_heard_alone(&[], 2.0), 0);
+}
