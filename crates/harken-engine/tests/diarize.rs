@@ -137,6 +137,30 @@ fn speaker_count_is_right_where_it_is_clear() {
     count_is_right_where_it_is_clear(EncoderKind::DEFAULT, true);
 }
 
+/// Every one-speaker recording of 5 s or more (`asr` rows) comes out as one speaker. The one
+/// exception is Alvin Lucier's stammered reading, where the segmentation model itself hears a
+/// second voice talk alone for 2.5 s within one chunk (docs/DIARIZATION.md, session 15).
+#[test]
+fn one_voice_alone_is_one_speaker() {
+    let bench = load(EncoderKind::DEFAULT);
+    let testdata = eval::testdata_dir();
+    let rows = eval::manifest_rows(&testdata).unwrap_or_else(|e| panic!("test data at {}: {e:#}", testdata.display()));
+    let readings: Vec<_> = rows
+        .iter()
+        .filter(|r| r.kind == "asr" && r.duration_s >= 5.0 && !r.file.contains("gentle_lucier"))
+        .collect();
+    assert!(readings.len() >= 40, "expected the 47 one-speaker recordings, found {}", readings.len());
+    let split: Vec<String> = readings
+        .iter()
+        .filter_map(|r| {
+            let samples = harken_audio::decode_file(&testdata.join(&r.file)).expect("decoding").samples;
+            let found = speakers(&bench.run(&samples, None));
+            (found != 1).then(|| format!("{}: {found} speakers", r.file))
+        })
+        .collect();
+    assert!(split.is_empty(), "one voice counted as several (or none): {split:?}");
+}
+
 fn count_is_right_where_it_is_clear(encoder: EncoderKind, dialogue_clear: bool) {
     let runs = run_all_with(encoder, Speech::Tight);
     for r in &runs {

@@ -209,22 +209,43 @@ pub struct Clip {
 
 /// The `diar` rows of `<testdata>/manifest.tsv`.
 pub fn diar_clips(testdata: &Path) -> anyhow::Result<Vec<Clip>> {
+    Ok(manifest_rows(testdata)?
+        .into_iter()
+        .filter(|row| row.kind == "diar" && !row.rttm.is_empty())
+        .map(|row| Clip { audio: testdata.join(&row.file), rttm: testdata.join(&row.rttm) })
+        .collect())
+}
+
+/// A row of `manifest.tsv`: the columns the benchmarks read.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    /// Path relative to the test data directory.
+    pub file: String,
+    /// `asr` (one speaker), `diar`, `event` or `lang`.
+    pub kind: String,
+    pub duration_s: f64,
+    /// Path of the speaker RTTM, relative; empty when there is none.
+    pub rttm: String,
+}
+
+/// Every row of `<testdata>/manifest.tsv`, columns found by the header's names.
+pub fn manifest_rows(testdata: &Path) -> anyhow::Result<Vec<ManifestRow>> {
     let manifest = testdata.join("manifest.tsv");
     let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    let mut header = None;
-    let mut clips = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let Some(h) = &header else {
-            header = Some(cols.iter().map(|c| c.to_string()).collect::<Vec<_>>());
-            continue;
-        };
-        let col = |name: &str| h.iter().position(|c| c == name).and_then(|i| cols.get(i)).copied().unwrap_or("");
-        if col("kind") == "diar" && !col("rttm").is_empty() {
-            clips.push(Clip { audio: testdata.join(col("file")), rttm: testdata.join(col("rttm")) });
-        }
-    }
-    Ok(clips)
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().map(|h| h.split('\t').collect()).unwrap_or_default();
+    Ok(lines
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let col = |name: &str| header.iter().position(|c| *c == name).and_then(|i| cols.get(i)).copied();
+            ManifestRow {
+                file: col("file").unwrap_or("").to_string(),
+                kind: col("kind").unwrap_or("").to_string(),
+                duration_s: col("duration_s").and_then(|d| d.parse().ok()).unwrap_or(0.0),
+                rttm: col("rttm").unwrap_or("").to_string(),
+            }
+        })
+        .collect())
 }
 
 /// Speaker segments of an RTTM file (`SPEAKER <file> <chan> <start> <dur> <NA> <NA> <name> ...`).
