@@ -9,7 +9,8 @@
 //! 3. the speaker count from average-linkage clustering cut at a similarity threshold (or the
 //!    requested number), then Ward clustering into that many speakers ([`cluster`]); with
 //!    pyannote's segmentation model ([`segment`], 10 s chunks every 5 s), the count is at least
-//!    the number of voices it hears talk alone for 2 s within one chunk;
+//!    the number of voices it hears talk alone for 2 s within one chunk, and 1 when no chunk
+//!    hears a second voice talk alone for 0.9 s;
 //! 4. a majority filter over neighbouring windows of a region, then turns: each window owns the
 //!    time from halfway to its previous neighbour to halfway to its next one;
 //! 5. with the segmentation model, the turns redrawn along its local speakers ([`refine`]).
