@@ -136,7 +136,41 @@ impl WhisperEngine {
             None => vad::frame_scores(samples),
         };
         let regions = vad::speech_regions(&scores, samples.len(), &VadParams::default());
-        let spans = vad::windows(&regions, &scores, SAMPLES_PER_WINDOW);
+        let diarizer = self.diarizer.as_ref().filter(|_| options.diarize);
+        // Diarization needs only the audio and the speech regions, so it runs beside decoding:
+        // decoding leaves cores idle between its steps, and the diarizer fills them.
+        let (heard, turns) = std::thread::scope(|scope| {
+            let diarization = diarizer.map(|diarizer| {
+                // The decoder's regions: on Silero's scores they score better than the tighter
+                // `diarization_regions` (46.2 vs 51.1 % DER, docs/DIARIZATION.md).
+                scope.spawn(|| diarizer.diarize(samples, &regions, options.num_speakers, options.diarization_threshold))
+            });
+            let heard = self.hear(samples, &scores, &regions, options, progress);
+            let turns = diarization.map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            (heard, turns)
+        });
+        let (mut items, language, language_probability) = heard?;
+        widen_words(&mut items, &scores, duration);
+        if let Some(turns) = turns {
+            assign_speakers(&mut items, &turns);
+        }
+        let whisper_code = language.unwrap_or_else(|| self.default_language().to_owned());
+        let code = iso639_1_to_3(&whisper_code).unwrap_or("und");
+        Ok(assemble::transcript(items, duration, code, language_probability))
+    }
+
+    /// Everything Whisper hears in `samples`: the words of every window, the speech it passed
+    /// over decoded again, and the audio events when asked; sorted by start. With the language
+    /// (detected or given) and its probability.
+    fn hear(
+        &self,
+        samples: &[f32],
+        scores: &[f32],
+        regions: &[(usize, usize)],
+        options: &TranscribeOptions,
+        progress: Progress<'_>,
+    ) -> anyhow::Result<(Vec<Item>, Option<String>, f32)> {
+        let spans = vad::windows(regions, scores, SAMPLES_PER_WINDOW);
         let mut language = options.language.clone();
         let mut language_probability = if language.is_some() { 1.0 } else { 0.0 };
         let temperature = options.temperature.unwrap_or(0.0).max(0.0);
@@ -159,7 +193,7 @@ impl WhisperEngine {
             let stream_ids: Vec<usize> = batch.iter().map(|&(s, _)| s).collect();
             let batch_contexts: Vec<Vec<usize>> = contexts.for_batch(&stream_ids).into_iter().map(<[usize]>::to_vec).collect();
             let context_refs: Vec<&[usize]> = batch_contexts.iter().map(Vec::as_slice).collect();
-            let heard = self.transcribe_encoded(samples, &scores, &encoded, &windows, &context_refs, &lang, temperature)?;
+            let heard = self.transcribe_encoded(samples, scores, &encoded, &windows, &context_refs, &lang, temperature)?;
             for ((stream, w), (d, items)) in batch.iter().copied().zip(heard) {
                 if d.is_silence() {
                     continue;
@@ -175,7 +209,7 @@ impl WhisperEngine {
         }
         let mut items: Vec<Item> = items_of_window.into_iter().flatten().collect();
         if let Some(lang) = &language {
-            let again = self.transcribe_unheard(samples, &scores, &regions, &items, contexts.initial(), lang, temperature)?;
+            let again = self.transcribe_unheard(samples, scores, regions, &items, contexts.initial(), lang, temperature)?;
             if !again.is_empty() {
                 items.extend(again);
                 items.sort_by(|a, b| a.start.total_cmp(&b.start));
@@ -183,20 +217,11 @@ impl WhisperEngine {
         }
         if options.tag_audio_events {
             let lang = language.as_deref().unwrap_or(self.default_language());
-            let events = self.tag_events(samples, &regions, &items, lang)?;
+            let events = self.tag_events(samples, regions, &items, lang)?;
             items.extend(events);
             items.sort_by(|a, b| a.start.total_cmp(&b.start));
         }
-        widen_words(&mut items, &scores, duration);
-        if let (true, Some(diarizer)) = (options.diarize, &self.diarizer) {
-            // The decoder's regions: on Silero's scores they score better than the tighter
-            // `diarization_regions` (46.2 vs 51.1 % DER, docs/DIARIZATION.md).
-            let turns = diarizer.diarize(samples, &regions, options.num_speakers, options.diarization_threshold);
-            assign_speakers(&mut items, &turns);
-        }
-        let whisper_code = language.unwrap_or_else(|| self.default_language().to_owned());
-        let code = iso639_1_to_3(&whisper_code).unwrap_or("und");
-        Ok(assemble::transcript(items, duration, code, language_probability))
+        Ok((items, language, language_probability))
     }
 
     /// The caller's prompt as tokens, with the leading space Whisper's training text has.
