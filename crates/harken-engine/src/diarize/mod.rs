@@ -304,9 +304,9 @@ impl Diarizer {
         let step = ((self.params.segment_step_s * SAMPLE_RATE as f64) as usize).max(SAMPLE_RATE as usize);
         let activity = self.segmenter.as_ref().map(|seg| seg.activity_in(samples, &speech, step));
         let second_voice_s = activity.as_deref().map(segment::second_voice_alone_s);
-        if let (Some(activity), Some(second_voice_s), None) = (&activity, second_voice_s, num_speakers) {
+        if let (Some(activity), None) = (&activity, num_speakers) {
             cluster_params.min_speakers = segment::speakers_heard_alone(activity, SEGMENT_MIN_SOLO_S);
-            if second_voice_s < SEGMENT_ONE_VOICE_S {
+            if second_voice_s.is_some_and(|s| s < SEGMENT_ONE_VOICE_S) {
                 cluster_params.max_speakers = 1;
             }
         }

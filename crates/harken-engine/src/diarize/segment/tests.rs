@@ -131,7 +131,7 @@ fn solo_time_counts_voices_alone_within_one_chunk() {
     let one_voice = ChunkActivity { start: 80_000, active: frames(&[(b, 500), (nobody, 89)]) };
     let frame_s = FRAME_STEP as f64 / 16_000.0;
 
-    let recording = [two_voices.clone(), one_voice.clone()];
+    let recording = [two_voices, one_voice.clone()];
     assert!((second_voice_alone_s(&recording) - 60.0 * frame_s).abs() < 1e-9);
     assert_eq!(speakers_heard_alone(&recording, 2.0), 1);
     assert_eq!(speakers_heard_alone(&recording, 1.0), 2);
