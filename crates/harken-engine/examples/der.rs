@@ -21,7 +21,8 @@
 //! `--write-audio DIR` writes each clip there as `<name>.wav` (16 kHz, 16-bit) with its reference
 //! `<name>.rttm`, so that `bench/der.sh --clips DIR` can score the whole product on them.
 //! `--synthetic` scores synthetic conversations built from the test data's single-speaker
-//! recordings instead (`diarize::synthetic`: 2–6 speakers, 1–3 minutes, no overlap).
+//! recordings instead (`diarize::synthetic`: 2–6 speakers, 1–3 minutes, no overlap);
+//! `--meetings` two long ones (15 and 25 minutes, 5 and 7 speakers with unequal shares).
 //! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
 //! the default models directory: `resemblyzer/pretrained.pt` (GE2E) or
 //! `campplus/campplus_cn_en_common.pt` (CAM++), and Silero VAD
@@ -77,6 +78,9 @@ fn main() -> anyhow::Result<()> {
     let clips = if std::env::args().any(|a| a == "--synthetic") {
         let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
         synthetic::conversations(&testdata, decode)?
+    } else if std::env::args().any(|a| a == "--meetings") {
+        let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
+        synthetic::meetings(&testdata, decode)?
     } else {
         diar_clips(&testdata)?
     };

@@ -6,7 +6,8 @@
 //! speaker, too few to tell a clustering change from noise, and nothing there is longer than
 //! 30 s. These conversations are clean read speech (each voice also has its own recording
 //! channel, so they are easier than a meeting); they check speaker counting and turn changes on
-//! longer input. Deterministic: a fixed seed, a fixed list of files.
+//! longer input. [`meetings`] builds two long ones (15 and 25 minutes) with unequal speaking
+//! shares, for what only long recordings show. Deterministic: a fixed seed, a fixed list of files.
 
 use std::path::Path;
 
@@ -57,50 +58,118 @@ pub struct Conversation {
     pub reference: Vec<Segment>,
 }
 
+/// Long meetings (`der --meetings`): (seconds, each speaker's share of the turns). Unequal
+/// shares, as in a real meeting: a few who talk most, and one who says little (3 %, about a
+/// minute in 25). They check what the short sets cannot: counting over thousands of windows
+/// (the clustering subsamples above 2 000), and a quiet participant among talkative ones.
+const MEETINGS: &[(f64, &[f64])] =
+    &[(900.0, &[0.4, 0.3, 0.2, 0.07, 0.03]), (1500.0, &[0.3, 0.25, 0.15, 0.12, 0.1, 0.05, 0.03])];
+
 /// The conversations, built from `<testdata>/asr`; `decode` reads a file as 16 kHz mono (the
 /// engine does not decode files itself: `harken_audio::decode_file` in the example).
 pub fn conversations(
     testdata: &Path,
     decode: impl Fn(&Path) -> anyhow::Result<Vec<f32>>,
 ) -> anyhow::Result<Vec<Conversation>> {
-    let voices: Vec<(&str, Vec<f32>)> = VOICES
-        .iter()
-        .map(|(name, prefixes)| Ok((*name, voice(testdata, prefixes, &decode)?)))
-        .collect::<anyhow::Result<_>>()?;
+    let voices = load_voices(testdata, decode)?;
     let mut rng = Rng(0x5eed_d1a2);
-    let sr = SAMPLE_RATE as f64;
     let mut out = Vec::new();
     for (c, &(k, seconds)) in PLAN.iter().enumerate() {
-        let mut pool: Vec<usize> = (0..voices.len()).collect();
-        let chosen: Vec<usize> = (0..k).map(|_| pool.remove(rng.below(pool.len()))).collect();
-        let mut pos: Vec<usize> = chosen.iter().map(|&v| rng.below(voices[v].1.len())).collect();
-        let mut samples = vec![0.0f32; SAMPLE_RATE as usize / 2];
-        let mut reference = Vec::new();
-        let mut prev = usize::MAX;
-        while (samples.len() as f64) < seconds * sr {
-            let mut who = rng.below(k);
+        let pick = |rng: &mut Rng, prev: usize| {
+            let who = rng.below(k);
             if who == prev {
-                who = (who + 1 + rng.below(k - 1)) % k;
+                (who + 1 + rng.below(k - 1)) % k
+            } else {
+                who
             }
-            prev = who;
-            let audio = &voices[chosen[who]].1;
-            let len = (rng.range(1.0, 7.0) * sr) as usize;
-            let gain = rng.range(0.6, 1.6) as f32;
-            let start = samples.len();
-            samples.extend((0..len).map(|i| gain * audio[(pos[who] + i) % audio.len()]));
-            pos[who] = (pos[who] + len) % audio.len();
-            let name = voices[chosen[who]].0.to_owned();
-            reference.push(Segment { start: start as f64 / sr, end: samples.len() as f64 / sr, speaker: name });
-            let pause = (rng.range(0.15, 0.8) * sr) as usize;
-            samples.extend(std::iter::repeat_n(0.0, pause));
-        }
-        // A faint noise floor, so that silence is not digital zero.
-        for s in &mut samples {
-            *s += 0.0017 * (rng.unit() as f32 - 0.5);
-        }
-        out.push(Conversation { name: format!("synthetic{c}_{k}spk"), samples, reference });
+        };
+        let mut pool: Vec<usize> = (0..voices.len()).collect();
+        let cast: Vec<usize> = (0..k).map(|_| pool.remove(rng.below(pool.len()))).collect();
+        out.push(converse(&mut rng, &voices, &cast, seconds, format!("synthetic{c}_{k}spk"), pick));
     }
     Ok(out)
+}
+
+/// The long meetings of [`MEETINGS`], built like [`conversations`] (own seed, so the short set
+/// stays as it is), each turn's speaker drawn by their share, never the same twice running.
+/// The larger shares go to the voices with more recorded material (LJ Speech's 153 s down to
+/// JFK's 11 s), so that a turn repeats audio heard before as little as the data allows:
+/// repeated audio gives identical windows, which cluster as tightly as a voice of their own.
+pub fn meetings(
+    testdata: &Path,
+    decode: impl Fn(&Path) -> anyhow::Result<Vec<f32>>,
+) -> anyhow::Result<Vec<Conversation>> {
+    let voices = load_voices(testdata, decode)?;
+    let mut by_material: Vec<usize> = (0..voices.len()).collect();
+    by_material.sort_by_key(|&v| std::cmp::Reverse(voices[v].1.len()));
+    let mut rng = Rng(0x3ee7_1a65);
+    let mut out = Vec::new();
+    for (c, &(seconds, shares)) in MEETINGS.iter().enumerate() {
+        let k = shares.len();
+        let total: f64 = shares.iter().sum();
+        let draw = |rng: &mut Rng| {
+            let mut x = rng.unit() * total;
+            shares.iter().position(|&s| {
+                x -= s;
+                x < 0.0
+            })
+            .unwrap_or(k - 1)
+        };
+        let pick = |rng: &mut Rng, prev: usize| loop {
+            let who = draw(rng);
+            if who != prev {
+                break who;
+            }
+        };
+        let minutes = (seconds / 60.0).round();
+        let name = format!("meeting{c}_{k}spk_{minutes}min");
+        out.push(converse(&mut rng, &voices, &by_material[..k], seconds, name, pick));
+    }
+    Ok(out)
+}
+
+fn load_voices(
+    testdata: &Path,
+    decode: impl Fn(&Path) -> anyhow::Result<Vec<f32>>,
+) -> anyhow::Result<Vec<(&'static str, Vec<f32>)>> {
+    VOICES.iter().map(|(name, prefixes)| Ok((*name, voice(testdata, prefixes, &decode)?))).collect()
+}
+
+/// One conversation of the voices `cast` (indices into `voices`), `seconds` long: turns of
+/// 1–7 s, each speaker's next turn continuing their recordings where the last one stopped,
+/// `pick(rng, previous speaker)` choosing who (an index into `cast`) talks next.
+fn converse(
+    rng: &mut Rng,
+    voices: &[(&str, Vec<f32>)],
+    cast: &[usize],
+    seconds: f64,
+    name: String,
+    mut pick: impl FnMut(&mut Rng, usize) -> usize,
+) -> Conversation {
+    let sr = SAMPLE_RATE as f64;
+    let mut pos: Vec<usize> = cast.iter().map(|&v| rng.below(voices[v].1.len())).collect();
+    let mut samples = vec![0.0f32; SAMPLE_RATE as usize / 2];
+    let mut reference = Vec::new();
+    let mut prev = usize::MAX;
+    while (samples.len() as f64) < seconds * sr {
+        let who = pick(rng, prev);
+        prev = who;
+        let audio = &voices[cast[who]].1;
+        let len = (rng.range(1.0, 7.0) * sr) as usize;
+        let gain = rng.range(0.6, 1.6) as f32;
+        let start = samples.len();
+        samples.extend((0..len).map(|i| gain * audio[(pos[who] + i) % audio.len()]));
+        pos[who] = (pos[who] + len) % audio.len();
+        let speaker = voices[cast[who]].0.to_owned();
+        reference.push(Segment { start: start as f64 / sr, end: samples.len() as f64 / sr, speaker });
+        let pause = (rng.range(0.15, 0.8) * sr) as usize;
+        samples.extend(std::iter::repeat_n(0.0, pause));
+    }
+    // A faint noise floor, so that silence is not digital zero.
+    for s in &mut samples {
+        *s += 0.0017 * (rng.unit() as f32 - 0.5);
+    }
+    Conversation { name, samples, reference }
 }
 
 /// All of one voice's recordings, quiet 20 ms frames (40 dB under the loudest) dropped, at one
