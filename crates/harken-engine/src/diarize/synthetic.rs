@@ -109,11 +109,13 @@ pub fn meetings(
         let total: f64 = shares.iter().sum();
         let draw = |rng: &mut Rng| {
             let mut x = rng.unit() * total;
-            shares.iter().position(|&s| {
-                x -= s;
-                x < 0.0
-            })
-            .unwrap_or(k - 1)
+            shares
+                .iter()
+                .position(|&s| {
+                    x -= s;
+                    x < 0.0
+                })
+                .unwrap_or(k - 1)
         };
         let pick = |rng: &mut Rng, prev: usize| loop {
             let who = draw(rng);
