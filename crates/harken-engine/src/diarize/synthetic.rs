@@ -59,9 +59,9 @@ pub struct Conversation {
 }
 
 /// Long meetings (`der --meetings`): (seconds, each speaker's share of the turns). Unequal
-/// shares, as in a real meeting: a few who talk most, and one who says little (3 %, about a
-/// minute in 25). They check what the short sets cannot: counting over thousands of windows
-/// (the clustering subsamples above 2 000), and a quiet participant among talkative ones.
+/// shares, as in a real meeting: a few who talk most, and one who says little (3 % of the
+/// turns, about half a minute in 25). They check what the short sets cannot: counting over a
+/// thousand windows and more, and a quiet participant among talkative ones.
 const MEETINGS: &[(f64, &[f64])] =
     &[(900.0, &[0.4, 0.3, 0.2, 0.07, 0.03]), (1500.0, &[0.3, 0.25, 0.15, 0.12, 0.1, 0.05, 0.03])];
 
