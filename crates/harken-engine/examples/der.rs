@@ -75,11 +75,10 @@ fn main() -> anyhow::Result<()> {
         if segmentation && !refine { " (count only)" } else { "" }
     );
     let testdata = eval::testdata_dir();
+    let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
     let clips = if std::env::args().any(|a| a == "--synthetic") {
-        let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
         synthetic::conversations(&testdata, decode)?
     } else if std::env::args().any(|a| a == "--meetings") {
-        let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
         synthetic::meetings(&testdata, decode)?
     } else {
         diar_clips(&testdata)?

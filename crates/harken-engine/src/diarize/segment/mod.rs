@@ -79,6 +79,15 @@ impl ChunkActivity {
             _ => None,
         }
     }
+
+    /// How long each local speaker talks alone in this chunk (seconds).
+    fn solo_seconds(&self) -> [f64; LOCAL_SPEAKERS] {
+        let mut frames = [0usize; LOCAL_SPEAKERS];
+        for k in (0..self.active.len()).filter_map(|f| self.solo(f)) {
+            frames[k] += 1;
+        }
+        frames.map(|n| n as f64 * FRAME_STEP as f64 / 16_000.0)
+    }
 }
 
 /// The most local speakers any one chunk holds that each talk alone for at least `min_solo`
@@ -101,17 +110,6 @@ pub(crate) fn second_voice_alone_s(activity: &[ChunkActivity]) -> f64 {
             solo[1]
         })
         .fold(0.0, f64::max)
-}
-
-impl ChunkActivity {
-    /// How long each local speaker talks alone in this chunk (seconds).
-    fn solo_seconds(&self) -> [f64; LOCAL_SPEAKERS] {
-        let mut frames = [0usize; LOCAL_SPEAKERS];
-        for k in (0..self.active.len()).filter_map(|f| self.solo(f)) {
-            frames[k] += 1;
-        }
-        frames.map(|n| n as f64 * FRAME_STEP as f64 / 16_000.0)
-    }
 }
 
 /// The loaded model. Immutable, so `Send + Sync`.
