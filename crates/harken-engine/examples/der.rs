@@ -15,7 +15,8 @@
 //! speaker count only (not to redraw the turns). Tuning knobs for
 //! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`,
 //! `HARKEN_DIAR_WINDOW` (s, CAM++ only), `HARKEN_DIAR_SEGMENT_STEP` (s between segmentation
-//! chunks). The speaker encoder: `HARKEN_DIAR_ENCODER=ge2e|campp`
+//! chunks), `HARKEN_DIAR_MAX_CLUSTERED` (windows clustered whole before subsampling; a lower
+//! value clusters a recording as a longer one would be). The speaker encoder: `HARKEN_DIAR_ENCODER=ge2e|campp`
 //! (default: the pipeline's default), each with its own tuned window, hop and threshold.
 //! `--rttm DIR` writes each clip's hypothesis and reference there as RTTM files.
 //! `--write-audio DIR` writes each clip there as `<name>.wav` (16 kHz, 16-bit) with its reference
@@ -58,6 +59,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(step) = env::<f64>("HARKEN_DIAR_SEGMENT_STEP") {
         bench.set_segment_step(step);
+    }
+    if let Some(windows) = env::<usize>("HARKEN_DIAR_MAX_CLUSTERED") {
+        bench.set_max_clustered(windows);
     }
     let refine = !std::env::args().any(|a| a == "--no-refine");
     if !refine {

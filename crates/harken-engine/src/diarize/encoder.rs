@@ -83,10 +83,10 @@ impl Encoder {
         Ok(Encoder { layers, linear_w, linear_b, mel: MelBank::new() })
     }
 
-    /// Power mel spectrogram of `samples` after volume normalisation: `frames × 40`, row-major,
-    /// frame `t` centred on sample `t * HOP`. `gain_ref` are the samples whose loudness sets the
-    /// gain (the speech, not the silence around it).
-    pub(crate) fn features(&self, samples: &[f32], gain_ref: impl Iterator<Item = f32>) -> Vec<f32> {
+    /// Resemblyzer's volume normalisation as a factor on power features: the gain that raises
+    /// the loudness of `gain_ref` (the speech, not the silence around it) to −30 dBFS; quieter
+    /// audio is never lowered.
+    pub(crate) fn power_gain(gain_ref: impl Iterator<Item = f32>) -> f32 {
         let (mut sum, mut n) = (0.0f64, 0usize);
         for x in gain_ref {
             sum += (x as f64) * (x as f64);
@@ -95,7 +95,12 @@ impl Encoder {
         let rms = (sum / n.max(1) as f64).sqrt().max(1e-9);
         let change_db = (TARGET_DBFS - 20.0 * rms.log10()).max(0.0);
         // Power features scale with the square of the amplitude gain.
-        let power_gain = 10f64.powf(change_db / 10.0) as f32;
+        10f64.powf(change_db / 10.0) as f32
+    }
+
+    /// Power mel spectrogram of `samples` times `power_gain` ([`Encoder::power_gain`]):
+    /// `frames × 40`, row-major, frame `t` centred on sample `t * HOP`.
+    pub(crate) fn features(&self, samples: &[f32], power_gain: f32) -> Vec<f32> {
         let mut mel = self.mel.power_mel(samples);
         for v in &mut mel {
             *v *= power_gain;

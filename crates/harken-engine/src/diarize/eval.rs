@@ -56,6 +56,12 @@ impl Bench {
         self.diarizer.params.segment_step_s = step_s;
     }
 
+    /// Overrides how many windows are clustered whole before a subsample is taken, so that a
+    /// recording can be clustered as a longer one would be.
+    pub fn set_max_clustered(&mut self, windows: usize) {
+        self.diarizer.params.cluster.max_clustered = windows;
+    }
+
     /// Keeps the window turns as they are (the segmentation model then only bounds the count).
     pub fn without_refinement(mut self) -> Self {
         self.diarizer.params.refine = false;
@@ -125,7 +131,8 @@ impl Bench {
     /// the embeddings separate the reference speakers.
     pub fn embeddings(&self, samples: &[f32], speech: &[(usize, usize)], hop_s: f64) -> Vec<(f64, f64, Vec<f32>)> {
         let params = DiarizeParams { hop_s, ..self.diarizer.params };
-        let (windows, emb) = self.diarizer.embed_windows(samples, speech, &params);
+        let gain = self.diarizer.encoder.gain(samples, speech);
+        let (windows, emb) = self.diarizer.embed_windows(samples, speech, gain, &params);
         let sec = |f: usize| (f * super::encoder::HOP) as f64 / SAMPLE_RATE as f64;
         let wf = params.window_frames;
         windows.iter().zip(emb).map(|(w, e)| (sec(w.start), sec(w.start + wf), e)).collect()

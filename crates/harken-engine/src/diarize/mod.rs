@@ -123,16 +123,24 @@ impl SpeakerEncoder {
         }
     }
 
+    /// The loudness factor [`SpeakerEncoder::embed`] applies, from the `speech` spans of
+    /// `samples`: GE2E's features are raised to −30 dBFS of speech; CAM++ takes the audio as is.
+    fn gain(&self, samples: &[f32], speech: &[(usize, usize)]) -> f32 {
+        match self {
+            SpeakerEncoder::Ge2e(_) => Encoder::power_gain(speech.iter().flat_map(|&(a, b)| samples[a..b].iter().copied())),
+            SpeakerEncoder::CamPlusPlus(_) => 1.0,
+        }
+    }
+
     /// One L2-normalised embedding per window of 16 kHz `samples`; window `i` is the 10 ms
-    /// frames `starts[i] .. starts[i] + window_frames`, i.e. samples `starts[i] * 160 ..`
-    /// (`speech` sets GE2E's gain).
-    fn embed(&self, samples: &[f32], speech: &[(usize, usize)], starts: &[usize], window_frames: usize) -> Vec<Vec<f32>> {
+    /// frames `starts[i] .. starts[i] + window_frames`, i.e. samples `starts[i] * 160 ..`.
+    /// `gain` is [`SpeakerEncoder::gain`] of the whole recording, also when `samples` holds
+    /// only pieces of it, so that every window of a recording is heard at one loudness.
+    fn embed(&self, samples: &[f32], gain: f32, starts: &[usize], window_frames: usize) -> Vec<Vec<f32>> {
         match self {
             SpeakerEncoder::Ge2e(enc) => {
                 debug_assert_eq!(window_frames, encoder::WINDOW_FRAMES, "GE2E's windows are fixed");
-                let gain_ref = speech.iter().flat_map(|&(a, b)| samples[a..b].iter().copied());
-                let mel = enc.features(samples, gain_ref);
-                enc.embed(&mel, starts)
+                enc.embed(&enc.features(samples, gain), starts)
             }
             SpeakerEncoder::CamPlusPlus(model) => {
                 let spans: Vec<(usize, usize)> =
@@ -224,6 +232,8 @@ const VOICE_AGREEMENT: f64 = 0.7;
 /// At most this many windows of a track are embedded (spread over its audio), which bounds the
 /// cost: a track can hold 10 s of speech, and chunks overlap. Six scored the same as three.
 const VOICE_WINDOWS: usize = 3;
+/// Windows [`Diarizer::voices`] embeds per call: two of the encoder's batches, one per thread.
+const VOICE_BATCH: usize = 96;
 
 /// Solo speech (s) a local speaker needs in one chunk to count (`segment::speakers_heard_alone`).
 const SEGMENT_MIN_SOLO_S: f64 = 2.0;
@@ -296,7 +306,8 @@ impl Diarizer {
         if speech.is_empty() {
             return Vec::new();
         }
-        let (windows, emb) = self.embed_windows(samples, &speech, &self.params);
+        let gain = self.encoder.gain(samples, &speech);
+        let (windows, emb) = self.embed_windows(samples, &speech, gain, &self.params);
         let mut cluster_params = self.params.cluster;
         if let Some(t) = threshold {
             cluster_params.threshold = similarity_threshold(self.params.cluster.threshold, t);
@@ -325,7 +336,7 @@ impl Diarizer {
         match activity {
             Some(activity) if self.params.refine => {
                 let centroids = cluster::label_centroids(&emb, &labels);
-                let voice = |tracks: &[Vec<(usize, usize)>]| self.voices(samples, tracks, &centroids);
+                let voice = |tracks: &[Vec<(usize, usize)>]| self.voices(samples, gain, tracks, &centroids);
                 refine::refine_turns(&turns, &activity, speakers, &speech, &voice)
             }
             _ => turns,
@@ -336,42 +347,46 @@ impl Diarizer {
     /// sounds like: the spans' audio is joined and cut into back-to-back windows (at most
     /// [`VOICE_WINDOWS`], spread over it), and at least [`VOICE_AGREEMENT`] of them must be
     /// closest to that speaker's centroid. Audio shorter than a window is repeated until it
-    /// fills one, so the encoder ends on speech. All tracks' audio is laid end to end and
-    /// embedded in one call: the encoder is fast in batches only.
+    /// fills one, so the encoder ends on speech. The chosen windows are laid end to end and
+    /// embedded [`VOICE_BATCH`] at a time: the encoder is fast in batches only, and copying
+    /// every track's audio at once would hold as much audio again as the recording's speech.
     fn voices(
         &self,
         samples: &[f32],
+        gain: f32,
         tracks: &[Vec<(usize, usize)>],
         centroids: &[Option<Vec<f32>>],
     ) -> Vec<Option<usize>> {
-        let window_frames = self.params.window_frames;
-        let window = window_frames * HOP;
-        let mut audio: Vec<f32> = Vec::new();
-        let mut starts: Vec<usize> = Vec::new();
-        let mut owner: Vec<usize> = Vec::new(); // the track of each window
+        let window = self.params.window_frames * HOP;
+        let mut votes = vec![vec![0usize; centroids.len()]; tracks.len()];
+        let mut track: Vec<f32> = Vec::new();
+        let mut audio: Vec<f32> = Vec::new(); // chosen windows, back to back
+        let mut owner: Vec<usize> = Vec::new(); // the track of each window in `audio`
         for (t, spans) in tracks.iter().enumerate() {
-            let begin = audio.len();
-            audio.extend(spans.iter().flat_map(|&(a, b)| &samples[a.min(samples.len())..b.min(samples.len())]));
-            if audio.len() == begin {
+            track.clear();
+            track.extend(spans.iter().flat_map(|&(a, b)| &samples[a.min(samples.len())..b.min(samples.len())]));
+            if track.is_empty() {
                 continue;
             }
-            while audio.len() - begin < window {
-                let have = audio.len() - begin;
-                audio.extend_from_within(begin..begin + have.min(window - have));
+            while track.len() < window {
+                let have = track.len();
+                track.extend_from_within(..have.min(window - have));
             }
-            let fits = (audio.len() - begin) / window;
+            let fits = track.len() / window;
             let n = fits.min(VOICE_WINDOWS);
-            starts.extend((0..n).map(|i| begin / HOP + i * fits / n * window_frames));
-            owner.extend(std::iter::repeat_n(t, n));
-            audio.resize(audio.len().next_multiple_of(HOP), 0.0); // the next track starts on a frame
+            for i in 0..n {
+                let from = i * fits / n * window;
+                audio.extend_from_slice(&track[from..from + window]);
+                owner.push(t);
+            }
+            if owner.len() >= VOICE_BATCH {
+                self.vote(&audio, gain, &owner, centroids, &mut votes);
+                audio.clear();
+                owner.clear();
+            }
         }
-        if starts.is_empty() {
-            return vec![None; tracks.len()];
-        }
-        let emb = self.encoder.embed(&audio, &[(0, audio.len())], &starts, window_frames);
-        let mut votes = vec![vec![0usize; centroids.len()]; tracks.len()];
-        for (e, &t) in emb.iter().zip(&owner) {
-            votes[t][cluster::closest(e, centroids)] += 1;
+        if !owner.is_empty() {
+            self.vote(&audio, gain, &owner, centroids, &mut votes);
         }
         votes
             .iter()
@@ -383,17 +398,29 @@ impl Diarizer {
             .collect()
     }
 
+    /// Adds to `votes[track]` the speaker closest to each window of `audio` (back-to-back
+    /// windows, window `i` heard from track `owner[i]`).
+    fn vote(&self, audio: &[f32], gain: f32, owner: &[usize], centroids: &[Option<Vec<f32>>], votes: &mut [Vec<usize>]) {
+        let window_frames = self.params.window_frames;
+        let starts: Vec<usize> = (0..owner.len()).map(|i| i * window_frames).collect();
+        let emb = self.encoder.embed(audio, gain, &starts, window_frames);
+        for (e, &t) in emb.iter().zip(owner) {
+            votes[t][cluster::closest(e, centroids)] += 1;
+        }
+    }
+
     /// The windows over `speech` (clipped, non-empty spans) and their embeddings.
     fn embed_windows(
         &self,
         samples: &[f32],
         speech: &[(usize, usize)],
+        gain: f32,
         p: &DiarizeParams,
     ) -> (Vec<Window>, Vec<Vec<f32>>) {
         let frames = samples.len() / HOP + 1;
         let windows = plan_windows(speech, frames, p.window_frames, p.hop_s);
         let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
-        let emb = self.encoder.embed(samples, speech, &starts, p.window_frames);
+        let emb = self.encoder.embed(samples, gain, &starts, p.window_frames);
         (windows, emb)
     }
 }

@@ -48,7 +48,7 @@ fn fast_tanh_matches_std() {
 
 /// Mean embedding of the 1.6 s windows of `samples`, every 0.8 s.
 fn voice(enc: &Encoder, samples: &[f32]) -> Vec<f32> {
-    let mel = enc.features(samples, samples.iter().copied());
+    let mel = enc.features(samples, Encoder::power_gain(samples.iter().copied()));
     let frames = mel.len() / encoder::N_MELS;
     let starts: Vec<usize> = (0..frames.saturating_sub(WINDOW_FRAMES)).step_by(80).collect();
     let emb = enc.embed(&mel, &starts);
