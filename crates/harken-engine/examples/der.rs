@@ -16,8 +16,9 @@
 //! experiments: `HARKEN_DIAR_HOP` (s), `HARKEN_DIAR_THRESHOLD`, `HARKEN_DIAR_SMOOTH`,
 //! `HARKEN_DIAR_WINDOW` (s, CAM++ only), `HARKEN_DIAR_SEGMENT_STEP` (s between segmentation
 //! chunks), `HARKEN_DIAR_MAX_CLUSTERED` (windows clustered whole before subsampling; a lower
-//! value clusters a recording as a longer one would be). The speaker encoder: `HARKEN_DIAR_ENCODER=ge2e|campp`
-//! (default: the pipeline's default), each with its own tuned window, hop and threshold.
+//! value clusters a recording as a longer one would be). The speaker encoder:
+//! `HARKEN_DIAR_ENCODER=ge2e|campp` (default: the pipeline's default), each with its own tuned
+//! window, hop and threshold.
 //! `--rttm DIR` writes each clip's hypothesis and reference there as RTTM files.
 //! `--write-audio DIR` writes each clip there as `<name>.wav` (16 kHz, 16-bit) with its reference
 //! `<name>.rttm`, so that `bench/der.sh --clips DIR` can score the whole product on them.
