@@ -8,18 +8,20 @@
 //! partial utterance, as in Resemblyzer's `embed_utterance`.
 //!
 //! Cost is the LSTM (≈1.35 M multiply-adds per frame). Windows are run as a batch so every
-//! step is a matrix product (B×256 · 256×1024) on `matrixmultiply`'s SIMD kernels instead of
-//! a memory-bound matrix-vector product; the input projections of all frames are one product.
+//! step is a matrix product (B×256 · 256×1024) instead of a memory-bound matrix-vector product;
+//! the input projections of all frames are one product ([`super::lstm`], on its AVX2 kernel with
+//! pre-packed weights where the CPU has it).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{ensure, Context};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, Axis};
 use rustfft::num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
 
+use super::lstm::{transposed, Direction};
 use super::weights::{load_tensors, Tensor};
 
 pub(crate) const N_MELS: usize = 40;
@@ -37,18 +39,9 @@ const MAX_THREADS: usize = 2;
 /// Resemblyzer's `audio_norm_target_dBFS`.
 const TARGET_DBFS: f64 = -30.0;
 
-struct Layer {
-    /// `4H × in`, gates in PyTorch's order i, f, g, o.
-    w_ih: Array2<f32>,
-    /// `4H × H`.
-    w_hh: Array2<f32>,
-    /// `b_ih + b_hh`.
-    bias: Vec<f32>,
-}
-
 /// The loaded network and its feature extractor. Immutable, so `Send + Sync`.
 pub(crate) struct Encoder {
-    layers: Vec<Layer>,
+    layers: Vec<Direction>,
     /// `256 × 256`.
     linear_w: Array2<f32>,
     linear_b: Vec<f32>,
@@ -72,15 +65,19 @@ impl Encoder {
             let w_hh = take(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?;
             let b_ih = take(&format!("lstm.bias_ih_l{l}"), &[GATES])?;
             let b_hh = take(&format!("lstm.bias_hh_l{l}"), &[GATES])?;
-            layers.push(Layer {
-                w_ih: Array2::from_shape_vec((GATES, input), w_ih.data)?,
-                w_hh: Array2::from_shape_vec((GATES, HIDDEN), w_hh.data)?,
-                bias: b_ih.data.iter().zip(&b_hh.data).map(|(a, b)| a + b).collect(),
-            });
+            let bias = b_ih.data.iter().zip(&b_hh.data).map(|(a, b)| a + b).collect();
+            layers.push(Direction::new(transposed(&w_ih), transposed(&w_hh), bias));
         }
         let linear_w = Array2::from_shape_vec((EMBEDDING, HIDDEN), take("linear.weight", &[EMBEDDING, HIDDEN])?.data)?;
         let linear_b = take("linear.bias", &[EMBEDDING])?.data;
         Ok(Encoder { layers, linear_w, linear_b, mel: MelBank::new() })
+    }
+
+    /// The same encoder without the AVX2 path, to test the portable one.
+    #[cfg(test)]
+    pub(crate) fn portable(mut self) -> Self {
+        self.layers = self.layers.into_iter().map(Direction::portable).collect();
+        self
     }
 
     /// Resemblyzer's volume normalisation as a factor on power features: the gain that raises
@@ -134,23 +131,19 @@ impl Encoder {
     fn embed_batch(&self, mel: &[f32], starts: &[usize]) -> Vec<Vec<f32>> {
         let (b, t_len) = (starts.len(), WINDOW_FRAMES);
         let frames = mel.len() / N_MELS;
-        // Time-major: row `t * b + w` is frame `t` of window `w`, so each step is a block of rows.
-        let mut x = Array2::<f32>::zeros((t_len * b, N_MELS));
-        for t in 0..t_len {
-            for (w, &start) in starts.iter().enumerate() {
-                let f = start + t;
-                if f < frames {
-                    x.row_mut(t * b + w)
-                        .as_slice_mut()
-                        .expect("contiguous")
-                        .copy_from_slice(&mel[f * N_MELS..(f + 1) * N_MELS]);
-                }
-            }
+        // Row `w * t_len + t` is frame `t` of window `w`.
+        let mut x = Array2::<f32>::zeros((b * t_len, N_MELS));
+        for (w, &start) in starts.iter().enumerate() {
+            let have = frames.saturating_sub(start).min(t_len);
+            let rows = x.slice_mut(s![w * t_len..w * t_len + have, ..]);
+            rows.into_slice().expect("contiguous").copy_from_slice(&mel[start * N_MELS..(start + have) * N_MELS]);
         }
         for layer in &self.layers {
-            x = run_layer(layer, x.view(), b);
+            let mut h = Array2::<f32>::zeros((b * t_len, HIDDEN));
+            layer.run(x.view(), b, t_len, false, h.view_mut());
+            x = h;
         }
-        let h = x.slice(s![(t_len - 1) * b.., ..]);
+        let h = x.slice(s![t_len - 1..;t_len, ..]);
         let mut out = Array2::<f32>::zeros((b, EMBEDDING));
         for mut row in out.rows_mut() {
             row.as_slice_mut().expect("contiguous").copy_from_slice(&self.linear_b);
@@ -163,59 +156,6 @@ impl Encoder {
                 v.into_iter().map(|x| x / norm).collect()
             })
             .collect()
-    }
-}
-
-/// Runs one LSTM layer over `b` sequences stored time-major in `x`; returns all hidden states,
-/// time-major as well.
-fn run_layer(layer: &Layer, x: ArrayView2<'_, f32>, b: usize) -> Array2<f32> {
-    let steps = x.nrows() / b;
-    let mut gates = Array2::<f32>::zeros((x.nrows(), GATES));
-    for mut row in gates.rows_mut() {
-        row.as_slice_mut().expect("contiguous").copy_from_slice(&layer.bias);
-    }
-    general_mat_mul(1.0, &x, &layer.w_ih.t(), 1.0, &mut gates);
-    let mut h = Array2::<f32>::zeros((x.nrows(), HIDDEN));
-    let mut c = vec![0.0f32; b * HIDDEN];
-    for t in 0..steps {
-        let rows = t * b..(t + 1) * b;
-        let mut g = gates.slice_mut(s![rows.clone(), ..]);
-        if t > 0 {
-            let prev = h.slice(s![(t - 1) * b..t * b, ..]);
-            general_mat_mul(1.0, &prev, &layer.w_hh.t(), 1.0, &mut g);
-        }
-        let g = g.as_slice_mut().expect("contiguous block of rows");
-        let mut h_t = h.slice_mut(s![rows, ..]);
-        let h_t = h_t.as_slice_mut().expect("contiguous block of rows");
-        for w in 0..b {
-            cell(
-                &mut g[w * GATES..(w + 1) * GATES],
-                &mut c[w * HIDDEN..(w + 1) * HIDDEN],
-                &mut h_t[w * HIDDEN..(w + 1) * HIDDEN],
-            );
-        }
-    }
-    h
-}
-
-/// One LSTM cell update from pre-activation gates `[i f g o]`.
-#[inline]
-fn cell(g: &mut [f32], c: &mut [f32], h: &mut [f32]) {
-    let (ifg, o) = g.split_at_mut(3 * HIDDEN);
-    let (if_, gg) = ifg.split_at_mut(2 * HIDDEN);
-    for v in if_.iter_mut() {
-        *v = sigmoid(*v);
-    }
-    for v in o.iter_mut() {
-        *v = sigmoid(*v);
-    }
-    for v in gg.iter_mut() {
-        *v = tanh(*v);
-    }
-    let (i, f) = if_.split_at(HIDDEN);
-    for k in 0..HIDDEN {
-        c[k] = f[k] * c[k] + i[k] * gg[k];
-        h[k] = o[k] * tanh(c[k]);
     }
 }
 

@@ -19,9 +19,12 @@
 //! speaker indices are `0..k` with no gaps. One speaker alone always comes out as one label.
 
 mod assign;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod campp;
 mod cluster;
 mod encoder;
+mod lstm;
 mod refine;
 #[doc(hidden)]
 pub mod eval;

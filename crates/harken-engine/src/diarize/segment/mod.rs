@@ -12,9 +12,6 @@
 //! the network is in [`net`]. Its output matches onnxruntime running pyannote's own ONNX export
 //! of the model on real speech (see the tests).
 
-#[cfg(target_arch = "x86_64")]
-mod avx2;
-mod lstm;
 mod net;
 #[cfg(test)]
 mod tests;

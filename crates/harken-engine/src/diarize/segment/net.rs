@@ -14,9 +14,9 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2};
 
 #[cfg(target_arch = "x86_64")]
-use super::avx2;
-use super::lstm::{BiLstm, HIDDEN};
+use crate::diarize::avx2;
 use crate::diarize::campp::layers::{Linear, Weights};
+use crate::diarize::lstm::{BiLstm, SEGMENT_HIDDEN as HIDDEN};
 use crate::diarize::weights::Tensor;
 
 /// Powerset classes: no one, speaker 0, 1, 2, and the pairs {0,1}, {0,2}, {1,2}.

@@ -1,4 +1,4 @@
-//! Matrix products on AVX2 + FMA for the segmentation network, chosen at run time
+//! Matrix products on AVX2 + FMA for the segmentation network and the LSTMs, chosen at run time
 //! ([`available`]); the callers keep a portable path for other CPUs.
 //!
 //! One kernel ([`products`]): a tile of `R` rows by `V` vectors of 8 columns (`R · V` ≤ 12
@@ -16,15 +16,15 @@
 use std::arch::x86_64::*;
 
 /// Rows per tile at most.
-pub(super) const ROWS: usize = 3;
+pub(crate) const ROWS: usize = 3;
 /// Lanes of a vector.
-pub(super) const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 /// Rows of `A` a [`Matrix`] product takes together.
 const PANEL: usize = 96;
 /// Rows of a block of weights taken together: 128 rows of 32 or 40 columns, 16 or 20 KB.
 const DEPTH: usize = 128;
 
-pub(super) fn available() -> bool {
+pub(crate) fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
@@ -35,7 +35,7 @@ pub(super) fn available() -> bool {
 /// AVX2 and FMA present; the pointers valid for those reads.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) unsafe fn products<const R: usize, const V: usize>(
+pub(crate) unsafe fn products<const R: usize, const V: usize>(
     a: [*const f32; ROWS],
     k: usize,
     w: *const f32,
@@ -67,7 +67,7 @@ pub(super) unsafe fn products<const R: usize, const V: usize>(
 
 /// `x · w + bias` with `w` packed for [`products`]: a convolution's or linear layer's weight of
 /// `k` rows and `n` columns, `n` padded to whole blocks of `V · 8`.
-pub(super) struct Matrix {
+pub(crate) struct Matrix {
     k: usize,
     n: usize,
     /// Vectors per block: 5 for 40 columns (2 rows a tile), else 4 (3 rows a tile).
@@ -80,7 +80,7 @@ pub(super) struct Matrix {
 
 impl Matrix {
     /// `None` without AVX2 and FMA. `w` is `k × n`, row-major.
-    pub(super) fn new(w: &[f32], k: usize, bias: &[f32]) -> Option<Self> {
+    pub(crate) fn new(w: &[f32], k: usize, bias: &[f32]) -> Option<Self> {
         let n = bias.len();
         assert_eq!(w.len(), k * n, "weight is {k} × {n}");
         // At most 5 (see `forward_v`'s partial blocks).
@@ -100,7 +100,7 @@ impl Matrix {
     }
 
     /// Rows `r < rows` of the output (`out[r · out_stride ..][..n]`) = bias + `a[r · stride ..][..k]` · w.
-    pub(super) fn forward(&self, a: &[f32], rows: usize, stride: usize, out: &mut [f32], out_stride: usize) {
+    pub(crate) fn forward(&self, a: &[f32], rows: usize, stride: usize, out: &mut [f32], out_stride: usize) {
         if rows == 0 {
             return;
         }
@@ -178,7 +178,7 @@ impl Matrix {
 /// The first `cols` columns of each row of `acc` to `dst[r]`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) unsafe fn store<const R: usize, const V: usize>(acc: [[__m256; V]; R], dst: [*mut f32; ROWS], cols: usize) {
+pub(crate) unsafe fn store<const R: usize, const V: usize>(acc: [[__m256; V]; R], dst: [*mut f32; ROWS], cols: usize) {
     for (r, acc) in acc.iter().enumerate() {
         for (j, v) in acc.iter().enumerate() {
             let at = j * LANES;

@@ -2,7 +2,7 @@
 
 use ndarray::Array2;
 
-use super::{Direction, GATES, HIDDEN};
+use super::Direction;
 
 /// Deterministic values in `[-scale, scale)`.
 fn noise(n: usize, seed: u64, scale: f32) -> Vec<f32> {
@@ -18,30 +18,37 @@ fn noise(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn avx2_matches_the_portable_path() {
-    // 5 and 16 chunks: tiles of 3 + 2 and of 3 + 3 + 3 + 3 + 2 + 2 rows.
+    // The segmentation model's 128 units: 5 and 16 chunks, tiles of 3 + 2 and of
+    // 3 + 3 + 3 + 3 + 2 + 2 rows.
     for chunks in [5, 16] {
-        compare(60, chunks, 9);
+        compare(60, 128, chunks, 9);
     }
-    compare(256, 1, 40);
+    compare(256, 128, 1, 40);
+    // GE2E's 256 units, on its 40 mel bands and on a layer below.
+    compare(40, 256, 7, 12);
+    compare(256, 256, 4, 20);
 }
 
 #[cfg(target_arch = "x86_64")]
-fn compare(inputs: usize, chunks: usize, len: usize) {
-    let w_in = Array2::from_shape_vec((inputs, GATES), noise(inputs * GATES, 1, 0.3)).unwrap();
-    let w_rec = Array2::from_shape_vec((HIDDEN, GATES), noise(HIDDEN * GATES, 2, 0.3)).unwrap();
-    let fast = Direction::new(w_in, w_rec, noise(GATES, 3, 0.5));
+fn compare(inputs: usize, hidden: usize, chunks: usize, len: usize) {
+    let gates = 4 * hidden;
+    let w_in = Array2::from_shape_vec((inputs, gates), noise(inputs * gates, 1, 0.3)).unwrap();
+    // Smaller recurrent weights for more units, so the states neither saturate nor vanish.
+    let scale = 0.3 * (128.0 / hidden as f32).sqrt();
+    let w_rec = Array2::from_shape_vec((hidden, gates), noise(hidden * gates, 2, scale)).unwrap();
+    let fast = Direction::new(w_in, w_rec, noise(gates, 3, 0.5));
     if fast.packed.is_none() {
         eprintln!("no AVX2 + FMA here: only the portable path exists");
         return;
     }
     let x = Array2::from_shape_vec((chunks * len, inputs), noise(chunks * len * inputs, 4, 1.0)).unwrap();
     for reverse in [false, true] {
-        let mut a = Array2::<f32>::zeros((chunks * len, HIDDEN));
+        let mut a = Array2::<f32>::zeros((chunks * len, hidden));
         let mut b = a.clone();
         fast.run(x.view(), chunks, len, reverse, a.view_mut());
         fast.run_portable(x.view(), chunks, len, reverse, b.view_mut());
         let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "hidden states differ by up to {worst} (reverse: {reverse})");
+        assert!(worst < 1e-5, "{hidden} units: hidden states differ by up to {worst} (reverse: {reverse})");
         assert!(a.iter().any(|&v| v.abs() > 0.1), "the states are not all near zero");
     }
 }

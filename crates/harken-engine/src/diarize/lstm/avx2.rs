@@ -4,12 +4,13 @@
 //! run on [`products`]: a tile of up to 3 rows by 32 columns, 12 accumulators, the weight matrix
 //! packed at load time by blocks of 8 hidden units (the 4 gates' 32 columns side by side, so a
 //! tile holds gates i, f, g and o of the same units). A step's recurrent product is small
-//! (`chunks × 128` by `128 × 512`), so the general product spent much of it packing the weights
-//! again; here a block's weights (16 KB) stay in L1 while every row uses them, and the gates'
-//! nonlinearities and the cell update run on the accumulators directly. The nonlinearities are
+//! (`chunks × H` by `H × 4H`), so the general product spent much of it packing the weights
+//! again; here a block's weights (`H × 32` floats: 16 KB at 128 units, 32 KB at 256) stay in L1
+//! while every row uses them, and the gates' nonlinearities and the cell update run on the
+//! accumulators directly. The nonlinearities are
 //! `encoder::tanh`'s rational approximation, eight lanes at a time.
 //!
-//! `unsafe` (denied in the workspace) is allowed here and in `segment::avx2` only: intrinsics
+//! `unsafe` (denied in the workspace) is allowed here and in `diarize::avx2` only: intrinsics
 //! and `target_feature` functions need it. The public functions check every length the kernels
 //! rely on first.
 #![allow(unsafe_code)]
@@ -18,34 +19,35 @@ use std::arch::x86_64::*;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::{GATES, HIDDEN};
+use crate::diarize::avx2::{available, products, Matrix, ROWS};
 use crate::diarize::encoder::{TANH_CLAMP, TANH_P, TANH_Q};
-use crate::diarize::segment::avx2::{available, products, Matrix, ROWS};
 
 /// Hidden units per block: one 256-bit vector.
 const UNITS: usize = 8;
 /// Columns per block: the 4 gates of `UNITS` units.
 const BLOCK: usize = 4 * UNITS;
-const BLOCKS: usize = HIDDEN / UNITS;
 
 /// A direction's weights, packed.
 pub(super) struct Packed {
     inputs: usize,
+    /// Units `H`, a multiple of [`UNITS`].
+    hidden: usize,
     /// `x · w_in + bias`, its columns in the order of [`pack`]'s.
     w_in: Matrix,
-    /// `w_rec` (`128 × 512`) as `[16][128][32]`.
+    /// `w_rec` (`H × 4H`) as `[H / 8][H][32]`.
     w_rec: Vec<f32>,
 }
 
-/// A `k × 512` matrix (gates `[i f g o]` of 128 columns each) by blocks of 8 units: block `b`,
+/// A `k × 4H` matrix (gates `[i f g o]` of `H` columns each) by blocks of 8 units: block `b`,
 /// row `k` holds the columns of units `8b..8b + 8` of gate i, then f, g, o.
-fn pack(w: &[f32], k: usize) -> Vec<f32> {
-    assert_eq!(w.len(), k * GATES, "weight is {k} × 512");
-    let mut packed = Vec::with_capacity(k * GATES);
-    for block in 0..BLOCKS {
-        for row in w.chunks_exact(GATES) {
+fn pack(w: &[f32], k: usize, hidden: usize) -> Vec<f32> {
+    let gates = 4 * hidden;
+    assert_eq!(w.len(), k * gates, "weight is {k} × {gates}");
+    let mut packed = Vec::with_capacity(k * gates);
+    for block in 0..hidden / UNITS {
+        for row in w.chunks_exact(gates) {
             for gate in 0..4 {
-                let at = gate * HIDDEN + block * UNITS;
+                let at = gate * hidden + block * UNITS;
                 packed.extend_from_slice(&row[at..at + UNITS]);
             }
         }
@@ -54,16 +56,19 @@ fn pack(w: &[f32], k: usize) -> Vec<f32> {
 }
 
 impl Packed {
-    /// `None` without AVX2 and FMA. `w_in`: `inputs × 512`; `w_rec`: `128 × 512`, row-major.
+    /// `None` without AVX2 and FMA. `w_in`: `inputs × 4H`; `w_rec`: `H × 4H`, row-major;
+    /// `bias`: `4H`.
     pub(super) fn new(w_in: &[f32], w_rec: &[f32], bias: &[f32]) -> Option<Self> {
-        let inputs = w_in.len() / GATES;
+        let gates = bias.len();
+        let (hidden, inputs) = (gates / 4, w_in.len() / gates);
+        assert!(hidden % UNITS == 0, "{hidden} units: not whole blocks of {UNITS}");
         // `pack` of one row per block is the column order of `pack` of any number of rows.
         let by_rows = |w: &[f32]| -> Vec<f32> {
-            let blocked: Vec<Vec<f32>> = w.chunks_exact(GATES).map(|row| pack(row, 1)).collect();
+            let blocked: Vec<Vec<f32>> = w.chunks_exact(gates).map(|row| pack(row, 1, hidden)).collect();
             blocked.concat()
         };
-        let w_in = Matrix::new(&by_rows(w_in), inputs, &pack(bias, 1))?;
-        Some(Packed { inputs, w_in, w_rec: pack(w_rec, HIDDEN) })
+        let w_in = Matrix::new(&by_rows(w_in), inputs, &pack(bias, 1, hidden))?;
+        Some(Packed { inputs, hidden, w_in, w_rec: pack(w_rec, hidden, hidden) })
     }
 
     /// Same contract as `Direction::run`.
@@ -77,27 +82,27 @@ impl Packed {
     ) {
         let x = x.as_standard_layout();
         let x = x.as_slice().expect("standard layout");
-        let rows = chunks * len;
+        let (rows, hidden, gates) = (chunks * len, self.hidden, 4 * self.hidden);
         assert_eq!(x.len(), rows * self.inputs, "input is (chunks · len) × inputs");
-        assert_eq!(out.dim(), (rows, HIDDEN), "output is (chunks · len) × 128");
+        assert_eq!(out.dim(), (rows, hidden), "output is (chunks · len) × H");
         assert!(available(), "bug: the AVX2 LSTM called without AVX2 and FMA");
-        // Each row's gates, blocked like the weights: `[16][32]`.
-        let mut pre = vec![0.0f32; rows * GATES];
-        self.w_in.forward(x, rows, self.inputs, &mut pre, GATES);
-        let mut h = vec![0.0f32; chunks * HIDDEN];
+        // Each row's gates, blocked like the weights: `[H / 8][32]`.
+        let mut pre = vec![0.0f32; rows * gates];
+        self.w_in.forward(x, rows, self.inputs, &mut pre, gates);
+        let mut h = vec![0.0f32; chunks * hidden];
         let mut h_next = h.clone();
         let mut c = h.clone();
         let mut pre_rows = vec![std::ptr::null(); chunks];
         for step in 0..len {
             let t = if reverse { len - 1 - step } else { step };
             for (k, p) in pre_rows.iter_mut().enumerate() {
-                *p = pre[(k * len + t) * GATES..][..GATES].as_ptr();
+                *p = pre[(k * len + t) * gates..][..gates].as_ptr();
             }
             // SAFETY: AVX2 and FMA are present; each of the `chunks` pointers starts a row of
-            // 512 in `pre`; `h`, `c` and `h_next` are `chunks × 128`; `w_rec` is `[16][128][32]`.
-            unsafe { step_avx2(&self.w_rec, &pre_rows, &h, &mut c, &mut h_next) };
+            // 4H in `pre`; `h`, `c` and `h_next` are `chunks × H`; `w_rec` is `[H / 8][H][32]`.
+            unsafe { step_avx2(&self.w_rec, hidden, &pre_rows, &h, &mut c, &mut h_next) };
             std::mem::swap(&mut h, &mut h_next);
-            for (k, h) in h.chunks_exact(HIDDEN).enumerate() {
+            for (k, h) in h.chunks_exact(hidden).enumerate() {
                 out.row_mut(k * len + t).assign(&ndarray::aview1(h));
             }
         }
@@ -106,24 +111,24 @@ impl Packed {
 
 /// One step of `pre.len()` sequences: gates = pre + h · w_rec, then the cell and hidden updates.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn step_avx2(w: &[f32], pre: &[*const f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
+unsafe fn step_avx2(w: &[f32], hidden: usize, pre: &[*const f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
     let rows = pre.len();
     let (w, h, c, h_next) = (w.as_ptr(), h.as_ptr(), c.as_mut_ptr(), h_next.as_mut_ptr());
-    for block in 0..BLOCKS {
-        let w = w.add(block * HIDDEN * BLOCK);
+    for block in 0..hidden / UNITS {
+        let w = w.add(block * hidden * BLOCK);
         let mut row = 0;
         while row < rows {
             let r = tile_rows(rows - row);
             let at = |i: usize| row + i.min(r - 1);
-            let a3 = [h.add(at(0) * HIDDEN), h.add(at(1) * HIDDEN), h.add(at(2) * HIDDEN)];
+            let a3 = [h.add(at(0) * hidden), h.add(at(1) * hidden), h.add(at(2) * hidden)];
             let init = [pre[at(0)].add(block * BLOCK), pre[at(1)].add(block * BLOCK), pre[at(2)].add(block * BLOCK)];
-            let state = |i: usize| at(i) * HIDDEN + block * UNITS;
+            let state = |i: usize| at(i) * hidden + block * UNITS;
             let c3 = [c.add(state(0)), c.add(state(1)), c.add(state(2))];
             let h3 = [h_next.add(state(0)), h_next.add(state(1)), h_next.add(state(2))];
             match r {
-                1 => cell(products::<1, 4>(a3, HIDDEN, w, init), c3, h3),
-                2 => cell(products::<2, 4>(a3, HIDDEN, w, init), c3, h3),
-                _ => cell(products::<ROWS, 4>(a3, HIDDEN, w, init), c3, h3),
+                1 => cell(products::<1, 4>(a3, hidden, w, init), c3, h3),
+                2 => cell(products::<2, 4>(a3, hidden, w, init), c3, h3),
+                _ => cell(products::<ROWS, 4>(a3, hidden, w, init), c3, h3),
             }
             row += r;
         }
