@@ -47,7 +47,7 @@ impl Direction {
     /// input and recurrent biases summed. `H` must be a multiple of 8.
     pub(crate) fn new(w_in: Array2<f32>, w_rec: Array2<f32>, bias: Vec<f32>) -> Self {
         let hidden = w_rec.nrows();
-        assert!(hidden % 8 == 0, "LSTM of {hidden} units: not a multiple of 8");
+        assert!(hidden.is_multiple_of(8), "LSTM of {hidden} units: not a multiple of 8");
         assert_eq!((w_in.ncols(), w_rec.ncols(), bias.len()), (4 * hidden, 4 * hidden, 4 * hidden), "gate widths");
         #[cfg(target_arch = "x86_64")]
         let packed = avx2::Packed::new(
@@ -67,11 +67,10 @@ impl Direction {
 
     /// The same direction without the AVX2 path, to test the portable one.
     #[cfg(test)]
-    pub(crate) fn portable(mut self) -> Self {
+    pub(crate) fn portable(self) -> Self {
         #[cfg(target_arch = "x86_64")]
-        {
-            self.packed = None;
-        }
+        return Direction { packed: None, ..self };
+        #[cfg(not(target_arch = "x86_64"))]
         self
     }
 
@@ -168,7 +167,7 @@ impl BiLstm {
     }
 
     /// The same layer without the AVX2 path, to test the portable one.
-    #[cfg(test)]
+    #[cfg(all(test, target_arch = "x86_64"))]
     pub(crate) fn portable(self) -> Self {
         BiLstm { directions: self.directions.map(Direction::portable) }
     }

@@ -7,8 +7,8 @@
 //! (`chunks × H` by `H × 4H`), so the general product spent much of it packing the weights
 //! again; here a block's weights (`H × 32` floats: 16 KB at 128 units, 32 KB at 256) stay in L1
 //! while every row uses them, and the gates' nonlinearities and the cell update run on the
-//! accumulators directly. The nonlinearities are
-//! `encoder::tanh`'s rational approximation, eight lanes at a time.
+//! accumulators directly. The nonlinearities are `encoder::tanh`'s rational approximation,
+//! eight lanes at a time.
 //!
 //! `unsafe` (denied in the workspace) is allowed here and in `diarize::avx2` only: intrinsics
 //! and `target_feature` functions need it. The public functions check every length the kernels
@@ -61,7 +61,7 @@ impl Packed {
     pub(super) fn new(w_in: &[f32], w_rec: &[f32], bias: &[f32]) -> Option<Self> {
         let gates = bias.len();
         let (hidden, inputs) = (gates / 4, w_in.len() / gates);
-        assert!(hidden % UNITS == 0, "{hidden} units: not whole blocks of {UNITS}");
+        assert!(hidden.is_multiple_of(UNITS), "{hidden} units: not whole blocks of {UNITS}");
         // `pack` of one row per block is the column order of `pack` of any number of rows.
         let by_rows = |w: &[f32]| -> Vec<f32> {
             let blocked: Vec<Vec<f32>> = w.chunks_exact(gates).map(|row| pack(row, 1, hidden)).collect();
