@@ -5,9 +5,9 @@
 //! packed at load time by blocks of 8 hidden units (the 4 gates' 32 columns side by side, so a
 //! tile holds gates i, f, g and o of the same units). A step's recurrent product is small
 //! (`chunks × H` by `H × 4H`), so the general product spent much of it packing the weights
-//! again; here a block's weights (`H × 32` floats: 16 KB at 128 units, 32 KB at 256) stay in L1
-//! while every row uses them, and the gates' nonlinearities and the cell update run on the
-//! accumulators directly. The nonlinearities are `encoder::tanh`'s rational approximation,
+//! again; here a block's weights (`H × 32` floats: 16 KB at 128 units, 32 KB at 256, a whole
+//! L1 data cache on Zen 2) stay cached while every row uses them, and the gates'
+//! nonlinearities and the cell update run on the accumulators directly. The nonlinearities are `encoder::tanh`'s rational approximation,
 //! eight lanes at a time.
 //!
 //! `unsafe` (denied in the workspace) is allowed here and in `diarize::avx2` only: intrinsics
