@@ -21,7 +21,7 @@ use ndarray::{s, Array2, Axis};
 use rustfft::num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
 
-use super::lstm::{transposed, Direction};
+use super::lstm::Direction;
 use super::weights::{load_tensors, Tensor};
 
 pub(crate) const N_MELS: usize = 40;
@@ -31,7 +31,6 @@ const N_FFT: usize = 400;
 pub(crate) const WINDOW_FRAMES: usize = 160;
 pub(crate) const EMBEDDING: usize = 256;
 const HIDDEN: usize = 256;
-const GATES: usize = 4 * HIDDEN;
 /// Windows run together; bounds the gate buffer to `160 × 48 × 1024` floats (31 MB).
 const BATCH: usize = 48;
 /// Threads for the LSTM; more than two brings little on the machines we measure.
@@ -58,16 +57,9 @@ impl Encoder {
             ensure!(t.shape == shape, "{}: {name} has shape {:?}, expected {shape:?}", path.display(), t.shape);
             Ok(t)
         };
-        let mut layers = Vec::new();
-        for l in 0..3 {
-            let input = if l == 0 { N_MELS } else { HIDDEN };
-            let w_ih = take(&format!("lstm.weight_ih_l{l}"), &[GATES, input])?;
-            let w_hh = take(&format!("lstm.weight_hh_l{l}"), &[GATES, HIDDEN])?;
-            let b_ih = take(&format!("lstm.bias_ih_l{l}"), &[GATES])?;
-            let b_hh = take(&format!("lstm.bias_hh_l{l}"), &[GATES])?;
-            let bias = b_ih.data.iter().zip(&b_hh.data).map(|(a, b)| a + b).collect();
-            layers.push(Direction::new(transposed(&w_ih), transposed(&w_hh), bias));
-        }
+        let layers = (0..3)
+            .map(|l| Direction::load(&mut take, l, "", if l == 0 { N_MELS } else { HIDDEN }, HIDDEN))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let linear_w = Array2::from_shape_vec((EMBEDDING, HIDDEN), take("linear.weight", &[EMBEDDING, HIDDEN])?.data)?;
         let linear_b = take("linear.bias", &[EMBEDDING])?.data;
         Ok(Encoder { layers, linear_w, linear_b, mel: MelBank::new() })

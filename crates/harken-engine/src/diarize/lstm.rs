@@ -37,17 +37,35 @@ pub(crate) struct Direction {
 }
 
 /// A PyTorch `[rows][cols]` weight, transposed for `x · w`.
-pub(crate) fn transposed(t: &Tensor) -> Array2<f32> {
+fn transposed(t: &Tensor) -> Array2<f32> {
     let m = ArrayView2::from_shape((t.shape[0], t.shape[1]), &t.data).expect("2-D weight");
     m.t().as_standard_layout().into_owned()
 }
 
 impl Direction {
+    /// Direction `suffix` (`""` or `"_reverse"`) of layer `layer` of a PyTorch `nn.LSTM` named
+    /// `lstm` with `hidden` units: `lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{layer}{suffix}`,
+    /// each read by `take(name, shape)`, which checks the shape.
+    pub(crate) fn load(
+        mut take: impl FnMut(&str, &[usize]) -> anyhow::Result<Tensor>,
+        layer: usize,
+        suffix: &str,
+        inputs: usize,
+        hidden: usize,
+    ) -> anyhow::Result<Self> {
+        let gates = 4 * hidden;
+        let name = |what: &str| format!("lstm.{what}_l{layer}{suffix}");
+        let w_in = transposed(&take(&name("weight_ih"), &[gates, inputs])?);
+        let w_rec = transposed(&take(&name("weight_hh"), &[gates, hidden])?);
+        let b_in = take(&name("bias_ih"), &[gates])?.data;
+        let b_rec = take(&name("bias_hh"), &[gates])?.data;
+        Ok(Direction::new(w_in, w_rec, b_in.iter().zip(&b_rec).map(|(a, b)| a + b).collect()))
+    }
+
     /// `w_in`: `inputs × 4H`; `w_rec`: `H × 4H` (PyTorch's weights transposed); `bias`: `4H`, the
-    /// input and recurrent biases summed. `H` must be a multiple of 8.
+    /// input and recurrent biases summed.
     pub(crate) fn new(w_in: Array2<f32>, w_rec: Array2<f32>, bias: Vec<f32>) -> Self {
         let hidden = w_rec.nrows();
-        assert!(hidden.is_multiple_of(8), "LSTM of {hidden} units: not a multiple of 8");
         assert_eq!((w_in.ncols(), w_rec.ncols(), bias.len()), (4 * hidden, 4 * hidden, 4 * hidden), "gate widths");
         #[cfg(target_arch = "x86_64")]
         let packed = avx2::Packed::new(
@@ -154,15 +172,8 @@ pub(crate) struct BiLstm {
 impl BiLstm {
     /// `lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{layer}` and their `_reverse` twins.
     pub(crate) fn load(w: &mut Weights, layer: usize, inputs: usize) -> anyhow::Result<Self> {
-        const GATES: usize = 4 * SEGMENT_HIDDEN;
-        let mut direction = |suffix: &str| -> anyhow::Result<Direction> {
-            let name = |what: &str| format!("lstm.{what}_l{layer}{suffix}");
-            let w_in = transposed(&w.take(&name("weight_ih"), &[GATES, inputs])?);
-            let w_rec = transposed(&w.take(&name("weight_hh"), &[GATES, SEGMENT_HIDDEN])?);
-            let b_in = w.take(&name("bias_ih"), &[GATES])?.data;
-            let b_rec = w.take(&name("bias_hh"), &[GATES])?.data;
-            Ok(Direction::new(w_in, w_rec, b_in.iter().zip(&b_rec).map(|(a, b)| a + b).collect()))
-        };
+        let mut direction =
+            |suffix: &str| Direction::load(|name, shape| w.take(name, shape), layer, suffix, inputs, SEGMENT_HIDDEN);
         Ok(BiLstm { directions: [direction("")?, direction("_reverse")?] })
     }
 
