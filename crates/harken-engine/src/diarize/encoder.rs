@@ -87,48 +87,51 @@ impl Encoder {
         10f64.powf(change_db / 10.0) as f32
     }
 
-    /// Power mel spectrogram of `samples` times `power_gain` ([`Encoder::power_gain`]):
-    /// `frames × 40`, row-major, frame `t` centred on sample `t * HOP`.
-    pub(crate) fn features(&self, samples: &[f32], power_gain: f32) -> Vec<f32> {
-        let mut mel = self.mel.power_mel(samples);
-        for v in &mut mel {
-            *v *= power_gain;
-        }
-        mel
-    }
-
-    /// One L2-normalised embedding per window; window `i` is frames `starts[i] .. starts[i] + 160`
-    /// of `mel` (frames past the end count as silence).
-    /// Batches run on up to [`MAX_THREADS`] scoped threads (diarization runs between Whisper
-    /// calls, so the cores are otherwise idle).
-    pub(crate) fn embed(&self, mel: &[f32], starts: &[usize]) -> Vec<Vec<f32>> {
+    /// One L2-normalised embedding per window of 16 kHz `samples`; window `i` is frames
+    /// `starts[i] .. starts[i] + 160` (frame `t` centred on sample `t * HOP`; frames past the
+    /// end count as silence), its power features times `power_gain` ([`Encoder::power_gain`]).
+    /// Batches run on up to [`MAX_THREADS`] scoped threads (diarization runs beside Whisper's
+    /// decoding, which leaves the cores idle between its steps). Each batch computes the
+    /// features of its own windows only: those of a whole hour would hold 58 MB at once.
+    pub(crate) fn embed(&self, samples: &[f32], power_gain: f32, starts: &[usize]) -> Vec<Vec<f32>> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
         // Even batches per thread, so the threads finish together.
         let per_thread = starts.len().div_ceil(threads.max(1)).max(1);
         let batch = per_thread.div_ceil(per_thread.div_ceil(BATCH));
+        let embed = |b: &[usize]| self.embed_batch(samples, power_gain, b);
         if threads <= 1 || starts.len() <= batch {
-            return starts.chunks(batch).flat_map(|b| self.embed_batch(mel, b)).collect();
+            return starts.chunks(batch).flat_map(embed).collect();
         }
         std::thread::scope(|scope| {
             let handles: Vec<_> = starts
                 .chunks(per_thread)
-                .map(|part| {
-                    scope.spawn(move || part.chunks(batch).flat_map(|b| self.embed_batch(mel, b)).collect::<Vec<_>>())
-                })
+                .map(|part| scope.spawn(move || part.chunks(batch).flat_map(embed).collect::<Vec<_>>()))
                 .collect();
             handles.into_iter().flat_map(|h| h.join().expect("embedding thread panicked")).collect()
         })
     }
 
-    fn embed_batch(&self, mel: &[f32], starts: &[usize]) -> Vec<Vec<f32>> {
+    fn embed_batch(&self, samples: &[f32], power_gain: f32, starts: &[usize]) -> Vec<Vec<f32>> {
         let (b, t_len) = (starts.len(), WINDOW_FRAMES);
-        let frames = mel.len() / N_MELS;
+        let frames = 1 + samples.len() / HOP;
         // Row `w * t_len + t` is frame `t` of window `w`.
         let mut x = Array2::<f32>::zeros((b * t_len, N_MELS));
+        // Frames `first ..` of the recording, computed once for all the windows that share them
+        // (windows overlap, and their starts come sorted).
+        let (mut first, mut mel) = (0usize, Vec::new());
         for (w, &start) in starts.iter().enumerate() {
-            let have = frames.saturating_sub(start).min(t_len);
+            let end = (start + t_len).min(frames);
+            let computed = first + mel.len() / N_MELS;
+            if start < first || start > computed {
+                (first, mel) = (start, Vec::new());
+            }
+            let computed = first + mel.len() / N_MELS;
+            if end > computed {
+                self.mel.power_mel_into(samples, computed..end, power_gain, &mut mel);
+            }
+            let have = end.saturating_sub(start);
             let rows = x.slice_mut(s![w * t_len..w * t_len + have, ..]);
-            rows.into_slice().expect("contiguous").copy_from_slice(&mel[start * N_MELS..(start + have) * N_MELS]);
+            rows.into_slice().expect("contiguous").copy_from_slice(&mel[(start - first) * N_MELS..][..have * N_MELS]);
         }
         for layer in &self.layers {
             let mut h = Array2::<f32>::zeros((b * t_len, HIDDEN));
@@ -194,10 +197,10 @@ impl MelBank {
         }
     }
 
-    /// `1 + len / HOP` frames of 40 values, row-major.
-    fn power_mel(&self, audio: &[f32]) -> Vec<f32> {
+    /// Frames `range` of `audio`'s power mel spectrogram (of `1 + len / HOP` frames, frame `t`
+    /// centred on sample `t * HOP`) times `gain`, 40 values each, appended to `out`.
+    fn power_mel_into(&self, audio: &[f32], range: std::ops::Range<usize>, gain: f32, out: &mut Vec<f32>) {
         let bins = N_FFT / 2 + 1;
-        let frames = 1 + audio.len() / HOP;
         let pad = N_FFT / 2;
         // Reflect padding (numpy "reflect"); a clip shorter than the padding is zero-padded.
         let at = |i: isize| -> f32 {
@@ -218,8 +221,7 @@ impl MelBank {
         let mut buf = vec![Complex32::new(0.0, 0.0); N_FFT];
         let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
         let mut power = vec![0.0f32; bins];
-        let mut out = vec![0.0f32; frames * N_MELS];
-        for t in 0..frames {
+        for t in range {
             let start = (t * HOP) as isize - pad as isize;
             for (i, c) in buf.iter_mut().enumerate() {
                 let s = start + i as isize;
@@ -230,11 +232,10 @@ impl MelBank {
             for (p, c) in power.iter_mut().zip(&buf[..bins]) {
                 *p = c.norm_sqr();
             }
-            for (m, o) in out[t * N_MELS..(t + 1) * N_MELS].iter_mut().enumerate() {
-                *o = self.filters[m * bins..(m + 1) * bins].iter().zip(&power).map(|(w, p)| w * p).sum();
-            }
+            out.extend((0..N_MELS).map(|m| {
+                gain * self.filters[m * bins..(m + 1) * bins].iter().zip(&power).map(|(w, p)| w * p).sum::<f32>()
+            }));
         }
-        out
     }
 }
 

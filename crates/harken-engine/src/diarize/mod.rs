@@ -143,7 +143,7 @@ impl SpeakerEncoder {
         match self {
             SpeakerEncoder::Ge2e(enc) => {
                 debug_assert_eq!(window_frames, encoder::WINDOW_FRAMES, "GE2E's windows are fixed");
-                enc.embed(&enc.features(samples, gain), starts)
+                enc.embed(samples, gain, starts)
             }
             SpeakerEncoder::CamPlusPlus(model) => {
                 let spans: Vec<(usize, usize)> =

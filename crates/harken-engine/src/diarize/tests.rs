@@ -48,10 +48,9 @@ fn fast_tanh_matches_std() {
 
 /// Mean embedding of the 1.6 s windows of `samples`, every 0.8 s.
 fn voice(enc: &Encoder, samples: &[f32]) -> Vec<f32> {
-    let mel = enc.features(samples, Encoder::power_gain(samples.iter().copied()));
-    let frames = mel.len() / encoder::N_MELS;
+    let frames = 1 + samples.len() / encoder::HOP;
     let starts: Vec<usize> = (0..frames.saturating_sub(WINDOW_FRAMES)).step_by(80).collect();
-    let emb = enc.embed(&mel, &starts);
+    let emb = enc.embed(samples, Encoder::power_gain(samples.iter().copied()), &starts);
     let mut m = vec![0.0f32; encoder::EMBEDDING];
     for e in &emb {
         m.iter_mut().zip(e).for_each(|(a, b)| *a += b);
@@ -81,16 +80,36 @@ fn the_embeddings_do_not_depend_on_the_lstm_kernel() {
     let fast = Encoder::load(&model_path()).unwrap();
     let slow = Encoder::load(&model_path()).unwrap().portable();
     let samples = decode("asr/librispeech_test-clean_1089-134686-0000.flac");
-    let mel = fast.features(&samples, Encoder::power_gain(samples.iter().copied()));
-    let frames = mel.len() / encoder::N_MELS;
+    let gain = Encoder::power_gain(samples.iter().copied());
+    let frames = 1 + samples.len() / encoder::HOP;
     let starts: Vec<usize> = (0..7).map(|i| i * (frames - WINDOW_FRAMES / 2) / 6).collect();
-    let (a, b) = (fast.embed(&mel, &starts), slow.embed(&mel, &starts));
+    let (a, b) = (fast.embed(&samples, gain, &starts), slow.embed(&samples, gain, &starts));
     assert_eq!(a.len(), 7);
     for (x, y) in a.iter().zip(&b) {
         let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "embeddings differ by up to {worst}");
     }
     assert!(cluster::dot(&a[0], &a[6]) < 0.999, "different windows gave the same embedding");
+}
+
+/// A batch computes the features of its windows once for all of them (overlapping windows
+/// share frames): each window's embedding is the same as when it is embedded alone, whether the
+/// windows overlap, leave gaps, go backwards or run past the end of the audio.
+#[test]
+fn a_window_embeds_the_same_in_any_batch() {
+    let enc = Encoder::load(&model_path()).unwrap();
+    let samples = decode("asr/librispeech_test-clean_1089-134686-0000.flac");
+    let gain = Encoder::power_gain(samples.iter().copied());
+    let frames = 1 + samples.len() / encoder::HOP;
+    let starts = [0, 120, 240, 1000, 500, 560, frames - WINDOW_FRAMES / 2, frames + 10];
+    let together = enc.embed(&samples, gain, &starts);
+    assert_eq!(together.len(), starts.len());
+    for (&start, e) in starts.iter().zip(&together) {
+        let alone = &enc.embed(&samples, gain, &[start])[0];
+        let worst = e.iter().zip(alone).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "window at frame {start}: embeddings differ by up to {worst}");
+    }
+    assert!(cluster::dot(&together[0], &together[3]) < 0.999, "different windows gave the same embedding");
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! One LSTM direction on AVX2 + FMA, chosen at run time ([`available`]).
 //!
-//! Both products (the input projection of all steps at once, then each step's recurrent one)
-//! run on [`products`]: a tile of up to 3 rows by 32 columns, 12 accumulators, the weight matrix
-//! packed at load time by blocks of 8 hidden units (the 4 gates' 32 columns side by side, so a
-//! tile holds gates i, f, g and o of the same units). A step's recurrent product is small
+//! Both products (the input projection of [`STEPS`] steps at once, then each step's recurrent
+//! one) run on [`products`]: a tile of up to 3 rows by 32 columns, 12 accumulators, the weight
+//! matrix packed at load time by blocks of 8 hidden units (the 4 gates' 32 columns side by side,
+//! so a tile holds gates i, f, g and o of the same units). A step's recurrent product is small
 //! (`chunks × H` by `H × 4H`), so the general product spent much of it packing the weights
 //! again; here a block's weights (`H × 32` floats: 16 KB at 128 units, 32 KB at 256, a whole
 //! L1 data cache on Zen 2) stay cached while every row uses them, and the gates'
@@ -26,6 +26,10 @@ use crate::diarize::encoder::{TANH_CLAMP, TANH_P, TANH_Q};
 const UNITS: usize = 8;
 /// Columns per block: the 4 gates of `UNITS` units.
 const BLOCK: usize = 4 * UNITS;
+/// Steps whose input projections are computed together, for all chunks at once: the gates of
+/// all 160 steps of a GE2E batch held 31 MB per thread, 32 steps hold 6 MB, and each product
+/// still takes 32 rows at a time.
+const STEPS: usize = 32;
 
 /// A direction's weights, packed.
 pub(super) struct Packed {
@@ -86,24 +90,35 @@ impl Packed {
         assert_eq!(x.len(), rows * self.inputs, "input is (chunks · len) × inputs");
         assert_eq!(out.dim(), (rows, hidden), "output is (chunks · len) × H");
         assert!(available(), "bug: the AVX2 LSTM called without AVX2 and FMA");
-        // Each row's gates, blocked like the weights: `[H / 8][32]`.
-        let mut pre = vec![0.0f32; rows * gates];
-        self.w_in.forward(x, rows, self.inputs, &mut pre, gates);
+        // The gates of [`STEPS`] steps of every chunk, each row blocked like the weights
+        // (`[H / 8][32]`): row `k · steps + i` is chunk `k`'s step `first + i`.
+        let steps = STEPS.min(len).max(1);
+        let mut pre = vec![0.0f32; chunks * steps * gates];
         let mut h = vec![0.0f32; chunks * hidden];
         let mut h_next = h.clone();
         let mut c = h.clone();
         let mut pre_rows = vec![std::ptr::null(); chunks];
-        for step in 0..len {
-            let t = if reverse { len - 1 - step } else { step };
-            for (k, p) in pre_rows.iter_mut().enumerate() {
-                *p = pre[(k * len + t) * gates..][..gates].as_ptr();
+        let blocks = len.div_ceil(steps);
+        for block in 0..blocks {
+            // Blocks in the order the recurrence visits them.
+            let first = if reverse { blocks - 1 - block } else { block } * steps;
+            let n = steps.min(len - first);
+            for k in 0..chunks {
+                let x = &x[(k * len + first) * self.inputs..];
+                self.w_in.forward(x, n, self.inputs, &mut pre[k * steps * gates..], gates);
             }
-            // SAFETY: AVX2 and FMA are present; each of the `chunks` pointers starts a row of
-            // 4H in `pre`; `h`, `c` and `h_next` are `chunks × H`; `w_rec` is `[H / 8][H][32]`.
-            unsafe { step_avx2(&self.w_rec, hidden, &pre_rows, &h, &mut c, &mut h_next) };
-            std::mem::swap(&mut h, &mut h_next);
-            for (k, h) in h.chunks_exact(hidden).enumerate() {
-                out.row_mut(k * len + t).assign(&ndarray::aview1(h));
+            for i in 0..n {
+                let i = if reverse { n - 1 - i } else { i };
+                for (k, p) in pre_rows.iter_mut().enumerate() {
+                    *p = pre[(k * steps + i) * gates..][..gates].as_ptr();
+                }
+                // SAFETY: AVX2 and FMA are present; each of the `chunks` pointers starts a row of
+                // 4H in `pre`; `h`, `c` and `h_next` are `chunks × H`; `w_rec` is `[H / 8][H][32]`.
+                unsafe { step_avx2(&self.w_rec, hidden, &pre_rows, &h, &mut c, &mut h_next) };
+                std::mem::swap(&mut h, &mut h_next);
+                for (k, h) in h.chunks_exact(hidden).enumerate() {
+                    out.row_mut(k * len + first + i).assign(&ndarray::aview1(h));
+                }
             }
         }
     }

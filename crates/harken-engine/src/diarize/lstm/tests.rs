@@ -24,6 +24,8 @@ fn avx2_matches_the_portable_path() {
         compare(60, 128, chunks, 9);
     }
     compare(256, 128, 1, 40);
+    // Sequences longer than a block of input projections: blocks of 32 + 32 + 6 steps.
+    compare(60, 128, 3, 70);
     // GE2E's 256 units, on its 40 mel bands and on a layer below.
     compare(40, 256, 7, 12);
     compare(256, 256, 4, 20);
