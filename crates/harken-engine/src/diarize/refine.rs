@@ -8,9 +8,11 @@
 //! other track of the chunk has a better claim to it (they are different voices by the model's
 //! judgement). A track the windows leave undecided is asked who it sounds like: its own solo
 //! audio, embedded apart from the other voices of the chunk, against the speakers' centroids
-//! (the caller's `voice`). Quick exchanges ("Hello." "Oh, hello." "Neither did I.") are where
-//! this matters: 1.2 s windows straddle the changes, so the windows' votes for a short-spoken
-//! track are split, while its own audio holds one voice. Every frame of speech then takes the
+//! (the caller's `voice`); when that cannot tell either, it takes the one speaker no other
+//! track of its chunk has, if only one is left and the windows do not mostly say otherwise.
+//! Quick exchanges ("Hello." "Oh, hello." "Neither did I.") are where this matters: 1.2 s
+//! windows straddle the changes, so the windows' votes for a short-spoken track are split,
+//! while its own audio holds one voice. Every frame of speech then takes the
 //! speaker of the track talking there. Where no mapped track talks (or the model hears silence
 //! inside a VAD region), the window turns' speaker stays.
 
@@ -37,6 +39,12 @@ const MIN_AGREEMENT: f64 = 0.8;
 /// on the synthetic one).
 const MIN_VOICE_FRAMES: usize = 60;
 
+/// Share of an undecided track's window votes the one speaker left in its chunk needs to take
+/// it ([`map_by_voice`]). A track the windows split evenly is a voice in a quick exchange; one
+/// they give mostly to a speaker another track already has is more often two voices the model
+/// heard as one (clean read speech, in our synthetic conversations).
+const MIN_LEFT_SHARE: f64 = 0.4;
+
 /// Who the audio of each set of sample spans sounds like: a global speaker, or `None` when it
 /// cannot tell (e.g. the spans hold two voices). All tracks come in one call, so the encoder
 /// runs them as one batch.
@@ -61,9 +69,9 @@ pub(crate) fn refine_turns(
         let i = turns.partition_point(|turn| turn.end <= t);
         turns.get(i).filter(|turn| turn.start <= t).map(|turn| turn.speaker)
     };
-    let mut maps: Vec<[Option<usize>; LOCAL_SPEAKERS]> =
-        activity.iter().map(|chunk| map_tracks(chunk, speakers, &window_label)).collect();
-    map_by_voice(activity, &mut maps, speakers, voice);
+    let votes: Vec<Votes> = activity.iter().map(|chunk| Votes::of(chunk, speakers, &window_label)).collect();
+    let mut maps: Vec<[Option<usize>; LOCAL_SPEAKERS]> = votes.iter().map(map_tracks).collect();
+    map_by_voice(activity, &votes, &mut maps, voice);
 
     // Each frame of the grid takes the chunk whose centre is nearest (chunks overlap; a chunk's
     // edges see less context).
@@ -120,26 +128,43 @@ fn frame_label(
     }
 }
 
-/// Which global speaker each local speaker of `chunk` is: the one the window labels give most of
+/// A chunk's local speakers against the window turns: each track's solo frames, and how many
+/// of them the window turns give each global speaker.
+struct Votes {
+    solo: [usize; LOCAL_SPEAKERS],
+    /// `votes[s][k]`: solo frames of track `k` the window turns give speaker `s`.
+    votes: Vec<[usize; LOCAL_SPEAKERS]>,
+}
+
+impl Votes {
+    fn of(chunk: &ChunkActivity, speakers: usize, window_label: &impl Fn(usize) -> Option<usize>) -> Self {
+        let mut votes = vec![[0usize; LOCAL_SPEAKERS]; speakers];
+        let mut solo = [0usize; LOCAL_SPEAKERS];
+        for f in 0..chunk.active.len() {
+            if let Some(k) = chunk.solo(f) {
+                solo[k] += 1;
+                if let Some(s) = window_label(chunk.frame_centre(f)).filter(|&s| s < speakers) {
+                    votes[s][k] += 1;
+                }
+            }
+        }
+        Votes { solo, votes }
+    }
+
+    /// Share of track `k`'s labelled solo frames the window turns give speaker `s` (0 without any).
+    fn share(&self, s: usize, k: usize) -> f64 {
+        let voted: usize = self.votes.iter().map(|v| v[k]).sum();
+        self.votes[s][k] as f64 / voted.max(1) as f64
+    }
+}
+
+/// Which global speaker each local speaker of a chunk is: the one the window labels give most of
 /// its solo frames, if they give it at least [`MIN_AGREEMENT`] of them. Two tracks of one chunk
 /// are two voices, so where both claim one speaker (and there are enough speakers) the track
 /// with fewer votes for it is left unmapped rather than merged. Tracks with too little solo
 /// speech stay unmapped.
-fn map_tracks(
-    chunk: &ChunkActivity,
-    speakers: usize,
-    window_label: &impl Fn(usize) -> Option<usize>,
-) -> [Option<usize>; LOCAL_SPEAKERS] {
-    let mut votes = vec![[0usize; LOCAL_SPEAKERS]; speakers];
-    let mut solo = [0usize; LOCAL_SPEAKERS];
-    for f in 0..chunk.active.len() {
-        if let Some(k) = chunk.solo(f) {
-            solo[k] += 1;
-            if let Some(s) = window_label(chunk.frame_centre(f)).filter(|&s| s < speakers) {
-                votes[s][k] += 1;
-            }
-        }
-    }
+fn map_tracks(Votes { solo, votes }: &Votes) -> [Option<usize>; LOCAL_SPEAKERS] {
+    let speakers = votes.len();
     let tracks: Vec<usize> = (0..LOCAL_SPEAKERS).filter(|&k| solo[k] >= MIN_TRACK_FRAMES).collect();
     // (speaker, votes for it) of each trusted track.
     let mut best = [None; LOCAL_SPEAKERS];
@@ -166,12 +191,18 @@ fn map_tracks(
 
 /// Every track `map_tracks` left unmapped that has at least [`MIN_VOICE_FRAMES`] solo frames
 /// takes the speaker `voice` hears in them, unless another track of its chunk has that speaker.
+/// A track whose voice cannot be told takes the one speaker no other track of its chunk has,
+/// when only one is left and the window turns give it at least [`MIN_LEFT_SHARE`] of the
+/// track: the model heard a voice apart from the chunk's others, and the windows were split on
+/// it because they straddle its turns (a quick exchange: "… originally from Chicago." "Oh, I'm
+/// originally from Chicago also.").
 fn map_by_voice(
     activity: &[ChunkActivity],
+    votes: &[Votes],
     maps: &mut [[Option<usize>; LOCAL_SPEAKERS]],
-    speakers: usize,
     voice: Voice,
 ) {
+    let speakers = votes.first().map_or(0, |v| v.votes.len());
     let mut asked: Vec<(usize, usize)> = Vec::new(); // (chunk, track)
     let mut spans: Vec<Vec<(usize, usize)>> = Vec::new();
     for (c, chunk) in activity.iter().enumerate() {
@@ -186,8 +217,20 @@ fn map_by_voice(
     if asked.is_empty() {
         return;
     }
+    let mut untold = Vec::new();
     for ((c, k), heard) in asked.into_iter().zip(voice(&spans)) {
-        maps[c][k] = heard.filter(|&s| s < speakers && !maps[c].contains(&Some(s)));
+        match heard {
+            Some(s) => maps[c][k] = Some(s).filter(|&s| s < speakers && !maps[c].contains(&Some(s))),
+            None => untold.push((c, k)),
+        }
+    }
+    for (c, k) in untold {
+        let mut left = (0..speakers).filter(|s| !maps[c].contains(&Some(*s)));
+        if let (Some(s), None) = (left.next(), left.next()) {
+            if votes[c].share(s, k) >= MIN_LEFT_SHARE {
+                maps[c][k] = Some(s);
+            }
+        }
     }
 }
 
@@ -265,6 +308,18 @@ mod tests {
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!((out[0].speaker, out[1].speaker), (0, 1));
         assert!((out[0].end - 9.0).abs() < 0.03, "{out:?}");
+    }
+
+    #[test]
+    fn a_track_the_windows_split_evenly_takes_the_one_speaker_left() {
+        // The second voice talks from 4.0 s; the windows straddle the change and hear it only
+        // from 7.0 s (half its track), and its own voice cannot be told. The first track holds
+        // speaker 0, so the second is speaker 1 throughout.
+        let turns = [turn(0.0, 7.0, 0), turn(7.0, 10.0, 1)];
+        let act = [chunk(0, &[(0.0, 4.0, 0), (4.0, 10.0, 1)])];
+        let out = refine_turns(&turns, &act, 2, &[(0, CHUNK)], &undecided);
+        assert_eq!(out.iter().map(|t| t.speaker).collect::<Vec<_>>(), vec![0, 1], "{out:?}");
+        assert!((out[0].end - 4.0).abs() < 0.03, "{out:?}");
     }
 
     #[test]
