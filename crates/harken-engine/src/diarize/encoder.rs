@@ -121,8 +121,7 @@ impl Encoder {
         let (mut first, mut mel) = (0usize, Vec::new());
         for (w, &start) in starts.iter().enumerate() {
             let end = (start + t_len).min(frames);
-            let computed = first + mel.len() / N_MELS;
-            if start < first || start > computed {
+            if start < first || start > first + mel.len() / N_MELS {
                 (first, mel) = (start, Vec::new());
             }
             let computed = first + mel.len() / N_MELS;

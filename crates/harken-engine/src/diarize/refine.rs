@@ -300,8 +300,9 @@ mod tests {
     #[test]
     fn two_tracks_of_one_chunk_never_merge_into_one_speaker() {
         // The windows give both tracks mostly speaker 0. The second may not take speaker 0 too,
-        // and speaker 1 holds too little of it (20 %) to trust: it is left to the windows, whose
-        // turns stay as they are.
+        // and speaker 1, the one left, holds too little of it (20 %) to trust, by the windows'
+        // votes or as the one left (`MIN_LEFT_SHARE`): it is left to the windows, whose turns
+        // stay as they are.
         let turns = [turn(0.0, 9.0, 0), turn(9.0, 10.0, 1)];
         let act = [chunk(0, &[(0.0, 5.0, 0), (5.0, 10.0, 1)])];
         let out = refine_turns(&turns, &act, 2, &[(0, CHUNK)], &undecided);
