@@ -33,17 +33,29 @@ impl S3 {
             .spawn()
             .unwrap_or_else(|e| panic!("moto's server must be installed at {bin} (scripts/install-deps does it): {e}"));
         let s3 = S3 { child, endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.to_owned() };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen on port {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
         // An unsigned `PUT /<bucket>`, as plain HTTP: moto accepts it, and no runtime is needed.
-        let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(conn, "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut answer = String::new();
-        conn.read_to_string(&mut answer).unwrap();
+        // Tried until it is answered: moto can take a connection before it serves it (a CI run
+        // once had the first request reset by the peer).
+        let create = || -> std::io::Result<String> {
+            let mut conn = TcpStream::connect(("127.0.0.1", port))?;
+            write!(
+                conn,
+                "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut answer = String::new();
+            conn.read_to_string(&mut answer)?;
+            Ok(answer)
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let answer = loop {
+            match create() {
+                Ok(answer) if !answer.is_empty() => break answer,
+                outcome => {
+                    assert!(Instant::now() < deadline, "moto did not answer on port {port} within 30 s: {outcome:?}")
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(answer.starts_with("HTTP/1.1 200"), "creating the bucket: {answer}");
         s3
     }
