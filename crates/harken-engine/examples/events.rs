@@ -9,9 +9,9 @@
 //! rate per 10 minutes. `--cost` also transcribes the asr rows with tagging off and reports the
 //! extra time the tagging pass takes. Test data: `$HARKEN_TESTDATA` or `../shared/testdata`.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use harken_engine::diarize::eval;
 use harken_engine::{EngineConfig, SpeechEngine, TranscribeOptions, WhisperEngine, WordKind};
 
 /// Labels our vocabulary may give for each reference label of the test data.
@@ -39,12 +39,6 @@ fn fits(reference: &str, label: &str) -> bool {
     accepted.contains(&label)
 }
 
-fn testdata() -> PathBuf {
-    std::env::var_os("HARKEN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
-}
-
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -59,9 +53,8 @@ fn main() -> anyhow::Result<()> {
     let only = arg("--only").unwrap_or_default();
     let dir = harken_models::resolve_whisper(&harken_models::default_models_dir(), &model)?;
     let engine = WhisperEngine::load(EngineConfig::new(dir, model.clone()))?;
-    let data = testdata();
-    let manifest = std::fs::read_to_string(data.join("manifest.tsv"))?;
-    let rows: Vec<Vec<&str>> = manifest.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    let data = eval::testdata_dir();
+    let rows = eval::manifest_rows(&data)?;
     let on = TranscribeOptions {
         diarize: false,
         tag_audio_events: true,
@@ -87,23 +80,23 @@ fn main() -> anyhow::Result<()> {
     let (mut clips, mut hits, mut found_any) = (0, 0, 0);
     for row in rows
         .iter()
-        .filter(|r| r.get(1) == Some(&"event") && r[0].contains(&only))
+        .filter(|r| r.kind == "event" && r.file.contains(&only))
     {
-        let samples = harken_audio::decode_file(&data.join(row[0]))?.samples;
+        let samples = harken_audio::decode_file(&data.join(&row.file))?.samples;
         let t = engine.transcribe(&samples, &on, &|_| {})?;
-        t.check().map_err(|e| anyhow::anyhow!("{}: {e}", row[0]))?;
+        t.check().map_err(|e| anyhow::anyhow!("{}: {e}", row.file))?;
         let events = events_of(&t);
         let fit = events
             .iter()
-            .any(|(text, ..)| fits(row[4], text.trim_matches(['(', ')'])));
+            .any(|(text, ..)| fits(&row.reference, text.trim_matches(['(', ')'])));
         clips += 1;
         hits += usize::from(fit);
         found_any += usize::from(!events.is_empty());
         let shown: Vec<String> = events.iter().map(|(x, a, b)| format!("{x} {a:.1}-{b:.1}")).collect();
         println!(
             "{:<58} {:<26} {:<5} {}",
-            row[0],
-            row[4],
+            row.file,
+            row.reference,
             if fit { "yes" } else { "no" },
             shown.join(", ")
         );
@@ -116,24 +109,24 @@ fn main() -> anyhow::Result<()> {
     let (mut seconds, mut false_events, mut time_on, mut time_off) = (0.0, 0, 0.0, 0.0);
     for row in rows
         .iter()
-        .filter(|r| r.get(1) == Some(&"asr") && r[0].contains(&only))
+        .filter(|r| r.kind == "asr" && r.file.contains(&only))
         .take(asr_limit)
     {
-        let samples = harken_audio::decode_file(&data.join(row[0]))?.samples;
+        let samples = harken_audio::decode_file(&data.join(&row.file))?.samples;
         seconds += samples.len() as f64 / 16_000.0;
         let t0 = Instant::now();
         let t = engine.transcribe(&samples, &on, &|_| {})?;
         time_on += t0.elapsed().as_secs_f64();
-        t.check().map_err(|e| anyhow::anyhow!("{}: {e}", row[0]))?;
+        t.check().map_err(|e| anyhow::anyhow!("{}: {e}", row.file))?;
         eprintln!(
             "{}: {:.1} s audio, {:.1} s",
-            row[0],
+            row.file,
             samples.len() as f64 / 16_000.0,
             t0.elapsed().as_secs_f64()
         );
         for (text, a, b) in events_of(&t) {
             false_events += 1;
-            println!("false event: {} {text} {a:.1}-{b:.1}", row[0]);
+            println!("false event: {} {text} {a:.1}-{b:.1}", row.file);
         }
         if cost {
             let t0 = Instant::now();

@@ -4,9 +4,10 @@
 //! and nothing leaking when tagging is off. Bounds follow the numbers `examples/events.rs`
 //! measured (docs/EVENTS.md), with some slack for thread-count and backend differences.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use harken_engine::diarize::eval;
 use harken_engine::{EngineConfig, SpeechEngine, TranscribeOptions, Transcript, WhisperEngine, WordKind};
 
 fn engine() -> Arc<WhisperEngine> {
@@ -24,33 +25,15 @@ fn engine() -> Arc<WhisperEngine> {
     .clone()
 }
 
-fn testdata() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HARKEN_TESTDATA") {
-        return PathBuf::from(dir);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
-    assert!(
-        dir.join("manifest.tsv").exists(),
-        "test data not found at {}; set HARKEN_TESTDATA",
-        dir.display()
-    );
-    dir
-}
-
 /// Manifest rows of one kind: (file, reference).
 fn rows(kind: &str) -> Vec<(String, String)> {
-    let manifest = std::fs::read_to_string(testdata().join("manifest.tsv")).expect("manifest.tsv");
-    manifest
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').collect::<Vec<_>>())
-        .filter(|f| f.get(1) == Some(&kind))
-        .map(|f| (f[0].to_owned(), f.get(4).copied().unwrap_or("").to_owned()))
-        .collect()
+    let testdata = eval::testdata_dir();
+    let rows = eval::manifest_rows(&testdata).unwrap_or_else(|e| panic!("{e:#}; set HARKEN_TESTDATA"));
+    rows.into_iter().filter(|r| r.kind == kind).map(|r| (r.file, r.reference)).collect()
 }
 
 fn transcribe(file: &str, tag: bool) -> (Transcript, f64) {
-    let samples = harken_audio::decode_file(&testdata().join(file))
+    let samples = harken_audio::decode_file(&eval::testdata_dir().join(file))
         .unwrap_or_else(|e| panic!("{file}: {e}"))
         .samples;
     let options = TranscribeOptions {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+use harken_engine::diarize::eval;
 use harken_engine::{EngineConfig, EngineError, SpeechEngine, TranscribeOptions, WhisperEngine, WordKind};
 
 fn models_dir() -> PathBuf {
@@ -30,13 +31,12 @@ fn engine(name: &str) -> Arc<WhisperEngine> {
 }
 
 pub fn testdata() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HARKEN_TESTDATA") {
-        return PathBuf::from(dir);
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = repo.join("../shared/testdata");
-    assert!(dir.join("manifest.tsv").exists(), "test data not found at {}; set HARKEN_TESTDATA", dir.display());
-    dir
+    eval::testdata_dir()
+}
+
+/// Every row of the test data's manifest.
+fn manifest() -> Vec<eval::ManifestRow> {
+    eval::manifest_rows(&testdata()).unwrap_or_else(|e| panic!("{e:#}; set HARKEN_TESTDATA"))
 }
 
 fn decode(path: &Path) -> Vec<f32> {
@@ -130,12 +130,10 @@ fn synthetic_speech_after_leading_silence_is_found() {
 
 #[test]
 fn language_is_detected_on_speech_and_a_hint_skips_detection() {
-    let manifest = std::fs::read_to_string(testdata().join("manifest.tsv")).unwrap();
     let mut checked = 0;
-    for row in manifest.lines().skip(1) {
-        let cols: Vec<&str> = row.split('\t').collect();
-        let (file, kind, lang, duration) = (cols[0], cols[1], cols[2], cols[3].parse::<f64>().unwrap());
-        if kind != "lang" || !["de", "fr", "es"].contains(&lang) || !(3.0..=30.0).contains(&duration) {
+    for row in manifest() {
+        let (file, lang) = (&row.file, row.language.as_str());
+        if row.kind != "lang" || !["de", "fr", "es"].contains(&lang) || !(3.0..=30.0).contains(&row.duration_s) {
             continue;
         }
         let t = transcribe("base", &decode(&testdata().join(file)), &plain());
@@ -159,19 +157,14 @@ fn unknown_or_unsupported_languages_are_refused() {
 
 #[test]
 fn every_asr_recording_yields_a_well_formed_transcript() {
-    let manifest = std::fs::read_to_string(testdata().join("manifest.tsv")).unwrap();
     let mut count = 0;
-    for row in manifest.lines().skip(1) {
-        let cols: Vec<&str> = row.split('\t').collect();
-        if cols[1] != "asr" {
-            continue;
-        }
-        let samples = decode(&testdata().join(cols[0]));
+    for row in manifest().into_iter().filter(|r| r.kind == "asr") {
+        let samples = decode(&testdata().join(&row.file));
         let t = transcribe("tiny.en", &samples, &plain());
         let duration = samples.len() as f64 / 16_000.0;
-        assert!(t.words.iter().all(|w| w.end <= duration + 1e-6), "{}: word past the end", cols[0]);
+        assert!(t.words.iter().all(|w| w.end <= duration + 1e-6), "{}: word past the end", row.file);
         if duration > 2.0 {
-            assert!(!t.words.is_empty(), "{}: no words on a {duration:.1} s speech clip", cols[0]);
+            assert!(!t.words.is_empty(), "{}: no words on a {duration:.1} s speech clip", row.file);
         }
         count += 1;
     }

@@ -223,14 +223,18 @@ pub fn diar_clips(testdata: &Path) -> anyhow::Result<Vec<Clip>> {
         .collect())
 }
 
-/// A row of `manifest.tsv`: the columns the benchmarks read.
+/// A row of `manifest.tsv`: the columns the tests and benchmarks read.
 #[derive(Debug, Clone)]
 pub struct ManifestRow {
     /// Path relative to the test data directory.
     pub file: String,
     /// `asr` (one speaker), `diar`, `event` or `lang`.
     pub kind: String,
+    /// ISO 639-1 code of the spoken language (`en`).
+    pub language: String,
     pub duration_s: f64,
+    /// The reference: a transcript (`asr`, `lang`), an event label (`event`); may be empty.
+    pub reference: String,
     /// Path of the speaker RTTM, relative; empty when there is none.
     pub rttm: String,
 }
@@ -248,7 +252,9 @@ pub fn manifest_rows(testdata: &Path) -> anyhow::Result<Vec<ManifestRow>> {
             ManifestRow {
                 file: col("file").unwrap_or("").to_string(),
                 kind: col("kind").unwrap_or("").to_string(),
+                language: col("language").unwrap_or("").to_string(),
                 duration_s: col("duration_s").and_then(|d| d.parse().ok()).unwrap_or(0.0),
+                reference: col("reference").unwrap_or("").to_string(),
                 rttm: col("rttm").unwrap_or("").to_string(),
             }
         })
