@@ -68,7 +68,7 @@ fn cap_malloc_arenas() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
     // SAFETY: `mallopt` only sets an allocator parameter; no other thread runs yet.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, cores.min(i32::MAX as usize) as i32);
+        libc::mallopt(libc::M_ARENA_MAX, i32::try_from(cores).unwrap_or(i32::MAX));
     }
 }
 

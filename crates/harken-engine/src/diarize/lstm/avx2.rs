@@ -27,8 +27,8 @@ const UNITS: usize = 8;
 /// Columns per block: the 4 gates of `UNITS` units.
 const BLOCK: usize = 4 * UNITS;
 /// Steps whose input projections are computed together, for all chunks at once: the gates of
-/// all 160 steps of a GE2E batch held 31 MB per thread, those of 32 steps hold 6 MB, and 32 rows
-/// a product still reuse each block of weights enough (the output is the same either way).
+/// all 160 steps of a GE2E batch held 31 MB per thread, those of 32 steps hold 6 MB, and a product
+/// over 32 rows still reuses each block of weights well (the output is the same either way).
 const STEPS: usize = 32;
 
 /// A direction's weights, packed.
