@@ -24,7 +24,9 @@
 //! `<name>.rttm`, so that `bench/der.sh --clips DIR` can score the whole product on them.
 //! `--synthetic` scores synthetic conversations built from the test data's single-speaker
 //! recordings instead (`diarize::synthetic`: 2–6 speakers, 1–3 minutes, no overlap);
-//! `--meetings` two long ones (15 and 25 minutes, 5 and 7 speakers with unequal shares).
+//! `--meetings` two long ones (15 and 25 minutes, 5 and 7 speakers with unequal shares);
+//! `--clips DIR` every `<name>.wav` (any format the decoder reads) of DIR that has a
+//! `<name>.rttm` beside it, as `bench/der.sh --clips DIR` takes them.
 //! Test data: `$HARKEN_TESTDATA` or `../shared/testdata`; the model: `$HARKEN_MODELS_DIR` or
 //! the default models directory: `resemblyzer/pretrained.pt` (GE2E) or
 //! `campplus/campplus_cn_en_common.pt` (CAM++), and Silero VAD
@@ -81,7 +83,9 @@ fn main() -> anyhow::Result<()> {
     );
     let testdata = eval::testdata_dir();
     let decode = |p: &std::path::Path| Ok(harken_audio::decode_file(p)?.samples);
-    let clips = if std::env::args().any(|a| a == "--synthetic") {
+    let clips = if let Some(dir) = dir_arg("--clips") {
+        dir_clips(&dir)?
+    } else if std::env::args().any(|a| a == "--synthetic") {
         synthetic::conversations(&testdata, decode)?
     } else if std::env::args().any(|a| a == "--meetings") {
         synthetic::meetings(&testdata, decode)?
@@ -212,6 +216,21 @@ fn diar_clips(testdata: &std::path::Path) -> anyhow::Result<Vec<Conversation>> {
             Ok(Conversation { name, samples, reference })
         })
         .collect()
+}
+
+/// Every `<name>.<ext>` of `dir` with a `<name>.rttm` beside it, decoded, in name order.
+fn dir_clips(dir: &std::path::Path) -> anyhow::Result<Vec<Conversation>> {
+    let mut clips = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    paths.sort();
+    for audio in paths.iter().filter(|p| p.extension().is_some_and(|e| e != "rttm")) {
+        let Ok(rttm) = std::fs::read_to_string(audio.with_extension("rttm")) else { continue };
+        let name = audio.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let samples = harken_audio::decode_file(audio)?.samples;
+        clips.push(Conversation { name, samples, reference: eval::read_rttm(&rttm) });
+    }
+    anyhow::ensure!(!clips.is_empty(), "no audio with an .rttm beside it in {}", dir.display());
+    Ok(clips)
 }
 
 /// The union of the reference segments, as sample spans.

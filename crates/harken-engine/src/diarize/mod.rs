@@ -10,7 +10,8 @@
 //!    requested number), then Ward clustering into that many speakers ([`cluster`]); with
 //!    pyannote's segmentation model ([`segment`], 10 s chunks every 5 s), the count is at least
 //!    the number of voices it hears talk alone for 2 s within one chunk, and 1 when no chunk
-//!    hears a second voice talk alone for 0.9 s;
+//!    hears a second voice talk alone for 0.9 s; telephone-band speech ([`band`]) is counted
+//!    at a higher threshold, its voices' embeddings lying closer together;
 //! 4. a majority filter over neighbouring windows of a region, then turns: each window owns the
 //!    time from halfway to its previous neighbour to halfway to its next one;
 //! 5. with the segmentation model, the turns redrawn along its local speakers ([`refine`]).
@@ -19,6 +20,7 @@
 //! speaker indices are `0..k` with no gaps. One speaker alone always comes out as one label.
 
 mod assign;
+mod band;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod campp;
@@ -312,8 +314,12 @@ impl Diarizer {
         let gain = self.encoder.gain(samples, &speech);
         let (windows, emb) = self.embed_windows(samples, &speech, gain, &self.params);
         let mut cluster_params = self.params.cluster;
+        let narrowband = band::is_narrowband(samples, &speech);
+        if narrowband {
+            cluster_params.threshold += band::NARROWBAND_THRESHOLD_RISE;
+        }
         if let Some(t) = threshold {
-            cluster_params.threshold = similarity_threshold(self.params.cluster.threshold, t);
+            cluster_params.threshold = similarity_threshold(cluster_params.threshold, t);
         }
         let step = ((self.params.segment_step_s * SAMPLE_RATE as f64) as usize).max(SAMPLE_RATE as usize);
         let activity = self.segmenter.as_ref().map(|seg| seg.activity_in(samples, &speech, step));
@@ -330,6 +336,7 @@ impl Diarizer {
         tracing::debug!(
             windows = emb.len(),
             least = cluster_params.min_speakers,
+            narrowband,
             second_voice_s,
             threshold = cluster_params.threshold,
             speakers,
