@@ -75,15 +75,34 @@ def hypothesis(transcript: dict, kinds: set[str], join_gap: float = 0.0):
     return ann.support()
 
 
+def wav_seconds(path: Path) -> float:
+    """A WAV file's duration from its header: data bytes over bytes per second. Unlike Python's
+    `wave`, this reads any encoding (µ-law phone audio from `bench/degrade.sh telephone`)."""
+    import struct
+    with open(path, "rb") as f:
+        riff, _, kind = struct.unpack("<4sI4s", f.read(12))
+        if riff != b"RIFF" or kind != b"WAVE":
+            raise ValueError(f"{path}: not a WAV file")
+        byte_rate = None
+        while header := f.read(8):
+            chunk, size = struct.unpack("<4sI", header)
+            if chunk == b"fmt ":
+                byte_rate = struct.unpack("<HHII", f.read(12))[3]
+                f.seek(size - 12 + size % 2, 1)
+            elif chunk == b"data" and byte_rate:
+                return size / byte_rate
+            else:
+                f.seek(size + size % 2, 1)
+    raise ValueError(f"{path}: no fmt chunk before the data")
+
+
 def clip_rows(directory: Path) -> list[dict]:
     """Every WAV file of `directory` that has an RTTM file of the same name beside it."""
-    import wave
     rows = []
     for audio in sorted(directory.glob("*.wav")):
         rttm = audio.with_suffix(".rttm")
         if rttm.exists():
-            with wave.open(str(audio)) as w:
-                duration = w.getnframes() / w.getframerate()
+            duration = wav_seconds(audio)
             rows.append({"file": audio.name, "path": str(audio), "rttm": rttm, "duration": duration})
     return rows
 
