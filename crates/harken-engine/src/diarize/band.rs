@@ -6,7 +6,8 @@
 //! the counting merges them: the synthetic conversations passed through a phone line
 //! (`bench/degrade.sh telephone`) scored 29.5 % DER against 8.9 % clean, speakers counted right
 //! on 3 of 8. Raising the threshold for such recordings ([`NARROWBAND_THRESHOLD_RISE`]) brings
-//! that to 15.8 % (6 of 8); docs/DIARIZATION.md, "Telephone audio".
+//! that to 15.8 % (6 of 8); docs/DIARIZATION.md, "Telephone, noise and
+//! reverberation".
 
 use std::sync::Arc;
 

@@ -20,9 +20,9 @@
 //! speaker indices are `0..k` with no gaps. One speaker alone always comes out as one label.
 
 mod assign;
-mod band;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod band;
 mod campp;
 mod cluster;
 mod encoder;
