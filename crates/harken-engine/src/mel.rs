@@ -27,12 +27,15 @@ pub(crate) struct MelExtractor {
     fft: Arc<dyn Fft<f32>>,
 }
 
+/// A periodic Hann window of `n` samples (NumPy's and PyTorch's `hann_window(n)`), computed in
+/// f64: the window of every short-time spectrum in the crate.
+pub(crate) fn periodic_hann(n: usize) -> Vec<f32> {
+    (0..n).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32).collect()
+}
+
 impl MelExtractor {
     pub(crate) fn new(n_mels: usize) -> Self {
-        let window = (0..N_FFT)
-            .map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos())
-            .map(|w| w as f32)
-            .collect();
+        let window = periodic_hann(N_FFT);
         let fft = FftPlanner::new().plan_fft_forward(N_FFT);
         MelExtractor { n_mels, filters: slaney_filters(16_000.0, N_FFT, n_mels), window, fft }
     }

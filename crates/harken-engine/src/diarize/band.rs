@@ -50,8 +50,7 @@ fn high_band_share(samples: &[f32], spans: &[(usize, usize)]) -> Option<f64> {
     }
     let stride = starts.len().div_ceil(MAX_FRAMES);
     let fft: Arc<dyn Fft<f32>> = FftPlanner::new().plan_fft_forward(N_FFT);
-    let window: Vec<f32> =
-        (0..N_FFT).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / N_FFT as f32).cos()).collect();
+    let window = crate::mel::periodic_hann(N_FFT);
     let first_high = (CUTOFF_HZ / SAMPLE_RATE * N_FFT as f64).ceil() as usize;
     let (mut high, mut all) = (0.0f64, 0.0f64);
     let mut buf = vec![Complex32::default(); N_FFT];

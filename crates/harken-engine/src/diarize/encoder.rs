@@ -186,9 +186,7 @@ struct MelBank {
 
 impl MelBank {
     fn new() -> Self {
-        let window = (0..N_FFT)
-            .map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos()) as f32)
-            .collect();
+        let window = crate::mel::periodic_hann(N_FFT);
         MelBank {
             filters: slaney_filters(16_000.0, N_FFT, N_MELS),
             window,
