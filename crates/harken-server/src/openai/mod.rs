@@ -15,7 +15,8 @@ use crate::AppState;
 pub(crate) use error::OpenAiError;
 
 /// OpenAI model names accepted besides the server's own model name; all run on the server's engine.
-pub(crate) const MODELS: &[&str] = &["whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"];
+pub(crate) const MODELS: &[&str] =
+    &["whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize"];
 
 pub(crate) fn router() -> Router<AppState> {
     transcriptions::router()

@@ -16,6 +16,8 @@ pub(crate) enum ResponseFormat {
     Srt,
     Vtt,
     VerboseJson,
+    /// `gpt-4o-transcribe-diarize`'s speaker-labelled segments; asking for it turns diarization on.
+    DiarizedJson,
 }
 
 /// What the answer needs besides the transcript (kept in the task as `Job::answer`).
@@ -63,7 +65,8 @@ pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, Api
         Some("srt") => ResponseFormat::Srt,
         Some("vtt") => ResponseFormat::Vtt,
         Some("verbose_json") => ResponseFormat::VerboseJson,
-        Some(other) => return Err(invalid("response_format", "json, text, srt, verbose_json or vtt", other)),
+        Some("diarized_json") => ResponseFormat::DiarizedJson,
+        Some(other) => return Err(invalid("response_format", "json, text, srt, verbose_json, vtt or diarized_json", other)),
     };
     let mut granularities = form.all("timestamp_granularities[]");
     granularities.extend(form.all("timestamp_granularities"));
@@ -84,6 +87,11 @@ pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, Api
     if let Some(first) = include.first() {
         return Err(invalid("include[]", "nothing (logprobs are not offered)", first));
     }
+    for field in ["known_speaker_names[]", "known_speaker_references[]"] {
+        if let Some(first) = form.all(field).first() {
+            return Err(invalid(field, "nothing (speakers are labelled A, B, ...; naming them from reference audio is not offered)", first));
+        }
+    }
     if let Some(c) = form.get("chunking_strategy") {
         if c != "auto" {
             return Err(invalid("chunking_strategy", "auto (harken segments speech itself)", c));
@@ -99,7 +107,8 @@ pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, Api
         dialect: Dialect::Openai,
         audio: AudioSource::Upload(upload.pending.name.clone()),
         language: language.map(str::to_owned),
-        diarize: false,
+        // OpenAI returns speaker labels only in diarized_json, so only that format pays for them.
+        diarize: response_format == ResponseFormat::DiarizedJson,
         num_speakers: None,
         tag_audio_events: false,
         multi_channel: false,

@@ -10,6 +10,10 @@
 //! - `compression_ratio`: the segment text's length over its zlib-compressed length, as Whisper
 //!   computes it;
 //! - `no_speech_prob`: 0.0 — not measured; segments exist only where voice activity was found.
+//!
+//! `diarized_json` (`gpt-4o-transcribe-diarize`'s format) uses the same segments, which end at
+//! every speaker change, each with its speaker as a letter: `speaker_0` → `A`, `speaker_1` → `B`,
+//! ..., `Z`, then `AA`, `AB`, ..., as OpenAI labels speakers it was not given names for.
 
 use std::io::Write;
 
@@ -37,7 +41,48 @@ pub(crate) fn render(result: &JobResult, answer: &AnswerOptions) -> Response {
         ResponseFormat::Srt => text(harken_export::srt(t), "text/plain; charset=utf-8"),
         ResponseFormat::Vtt => text(harken_export::vtt(t), "text/vtt; charset=utf-8"),
         ResponseFormat::VerboseJson => Json(verbose(t, result.audio_duration_secs, answer)).into_response(),
+        ResponseFormat::DiarizedJson => Json(diarized(t, result.audio_duration_secs)).into_response(),
     }
+}
+
+pub(crate) fn diarized(t: &Transcript, duration: f64) -> Value {
+    let segments: Vec<Value> = harken_export::segments(t)
+        .iter()
+        .enumerate()
+        .map(|(id, seg)| {
+            json!({
+                "type": "transcript.text.segment",
+                "id": format!("seg_{id}"),
+                "start": seg.start,
+                "end": seg.end,
+                "text": seg.text,
+                "speaker": seg.speaker_id.as_deref().map_or_else(|| "A".to_owned(), speaker_letters),
+            })
+        })
+        .collect();
+    json!({
+        "task": "transcribe",
+        "duration": duration,
+        "text": t.text,
+        "segments": segments,
+        "usage": {"type": "duration", "seconds": duration.ceil() as u64},
+    })
+}
+
+/// `speaker_N` → OpenAI's label: `A` … `Z`, `AA`, `AB`, … (spreadsheet columns); any other id as it is.
+fn speaker_letters(id: &str) -> String {
+    let Some(mut n) = id.strip_prefix("speaker_").and_then(|n| n.parse::<usize>().ok()) else {
+        return id.to_owned();
+    };
+    let mut letters = Vec::new();
+    loop {
+        letters.push(b'A' + (n % 26) as u8);
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    letters.iter().rev().map(|&b| b as char).collect()
 }
 
 pub(crate) fn verbose(t: &Transcript, duration: f64, answer: &AnswerOptions) -> Value {
@@ -111,5 +156,36 @@ mod tests {
         assert_eq!(v["segments"][0]["avg_logprob"], -0.2);
         assert_eq!(v["words"][0], json!({"word": "Hi.", "start": 0.5, "end": 0.9}));
         assert!(v["segments"][0]["compression_ratio"].as_f64().unwrap() > 0.0);
+    }
+
+    #[test]
+    fn speakers_become_letters_as_openai_labels_them() {
+        let labels: Vec<String> = [0, 1, 25, 26, 27, 31].map(|n| speaker_letters(&format!("speaker_{n}"))).into();
+        assert_eq!(labels, ["A", "B", "Z", "AA", "AB", "AF"]);
+        assert_eq!(speaker_letters("agent"), "agent");
+    }
+
+    #[test]
+    fn diarized_json_has_a_segment_per_turn() {
+        let word = |text: &str, start: f64, speaker: &str| Word {
+            text: text.into(),
+            start,
+            end: start + 0.4,
+            kind: WordKind::Word,
+            speaker_id: Some(speaker.into()),
+            logprob: -0.1,
+        };
+        let words = vec![word("Hello", 0.0, "speaker_0"), word("there.", 0.5, "speaker_0"), word("Hi.", 1.2, "speaker_1")];
+        let t = Transcript { language_code: "eng".into(), language_probability: 1.0, text: "Hello there. Hi.".into(), words };
+        let v = diarized(&t, 2.0);
+        let turns: Vec<(&str, &str)> = v["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["speaker"].as_str().unwrap(), s["text"].as_str().unwrap()))
+            .collect();
+        assert_eq!(turns, [("A", "Hello there."), ("B", "Hi.")]);
+        assert_eq!(v["segments"][1], json!({"type": "transcript.text.segment", "id": "seg_1", "start": 1.2, "end": 1.6, "text": "Hi.", "speaker": "B"}));
+        assert_eq!(v["usage"], json!({"type": "duration", "seconds": 2}));
     }
 }

@@ -29,7 +29,9 @@ async fn openai_refuses_bad_requests_in_its_error_shape() {
         (vec![("model", "gpt-5")], true, "model", "model: expected one of whisper-1, gpt-4o-transcribe"),
         (vec![], true, "model", "model: expected one of"),
         (vec![m], false, "file", "file: expected an audio file, received nothing"),
-        (vec![m, ("response_format", "xml")], true, "response_format", "response_format: expected json, text, srt, verbose_json or vtt"),
+        (vec![m, ("response_format", "xml")], true, "response_format", "response_format: expected json, text, srt, verbose_json, vtt or diarized_json"),
+        (vec![("model", "gpt-4o-transcribe-diarize"), ("response_format", "diarized_json"), ("known_speaker_names[]", "Ann")], true,
+            "known_speaker_names[]", "known_speaker_names[]: expected nothing (speakers are labelled A, B, ...;"),
         (vec![m, ("timestamp_granularities[]", "word")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected response_format verbose_json"),
         (vec![m, ("response_format", "verbose_json"), ("timestamp_granularities[]", "char")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected word or segment"),
         (vec![m, ("language", "xx")], true, "language", "language: expected an ISO 639-1 code"),
@@ -81,6 +83,35 @@ async fn openai_answers_every_response_format() {
     }
     let words = v["words"].as_array().unwrap();
     assert!(words.len() >= 7 && words[0]["word"].is_string() && words[0]["start"].is_number(), "{v}");
+}
+
+/// `gpt-4o-transcribe-diarize` with `diarized_json` on a call recorded with a voice per channel:
+/// a segment per turn, each voice under its own letter, each sentence once.
+#[tokio::test]
+async fn openai_diarized_json_labels_each_voice() {
+    let dir = temp_dir();
+    let server = Harken::start(dir.path(), &[]);
+    let key = server.key(10.0, None);
+    let stereo = stereo_wav(dir.path());
+    let fields = [("model", "gpt-4o-transcribe-diarize"), ("response_format", "diarized_json"), ("chunking_strategy", "auto")];
+    let (status, v) = transcribe(&server, Some(&key), &fields, Some(&stereo)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["task"].as_str(), v["usage"]["type"].as_str()), (Some("transcribe"), Some("duration")), "{v}");
+    let mut by_speaker = std::collections::BTreeMap::<String, String>::new();
+    for seg in v["segments"].as_array().expect("segments") {
+        assert_eq!(seg["type"], "transcript.text.segment", "{seg}");
+        assert!(seg["end"].as_f64().unwrap() > seg["start"].as_f64().unwrap(), "{seg}");
+        let said = by_speaker.entry(seg["speaker"].as_str().expect("a speaker").to_owned()).or_default();
+        said.push_str(&seg["text"].as_str().unwrap().to_lowercase());
+    }
+    assert_eq!(by_speaker.keys().map(String::as_str).collect::<Vec<_>>(), ["A", "B"], "{v}");
+    let left = by_speaker.values().find(|said| said.contains("morning")).unwrap_or_else(|| panic!("{v}"));
+    let right = by_speaker.values().find(|said| said.contains("park")).unwrap_or_else(|| panic!("{v}"));
+    assert!(left.contains("tomorrow") && !left.contains("park") && !right.contains("morning"), "{v}");
+    // Plain json carries no speakers, so the channels are mixed down and heard as one.
+    let (status, plain) = transcribe(&server, Some(&key), &[("model", "gpt-4o-transcribe-diarize")], Some(&stereo)).await;
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(plain.as_object().unwrap().keys().collect::<Vec<_>>(), ["text", "usage"], "json is text only: {plain}");
 }
 
 #[tokio::test]

@@ -80,7 +80,16 @@ def check_openai():
         client.audio.transcriptions.create(model="whisper-1", file=audio(), response_format="xml")
         raise AssertionError("response_format xml was accepted")
     except openai.BadRequestError as e:
-        assert e.param == "response_format" and "json, text, srt, verbose_json or vtt" in e.message, e
+        assert e.param == "response_format" and "json, text, srt, verbose_json, vtt or diarized_json" in e.message, e
+    # Speaker labels as gpt-4o-transcribe-diarize gives them: a voice per channel, A and B.
+    d = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe-diarize", file=audio(STEREO), response_format="diarized_json", chunking_strategy="auto"
+    )
+    said = {}
+    for seg in d.segments:
+        said[seg.speaker] = said.get(seg.speaker, "") + seg.text.lower()
+    assert sorted(said) == ["A", "B"], d
+    assert any("morning" in s and "park" not in s for s in said.values()), d
     print("openai: ok")
 
 
