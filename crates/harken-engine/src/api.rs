@@ -24,6 +24,17 @@ pub struct TranscribeOptions {
     /// Speaker clustering threshold (ElevenLabs' `diarization_threshold`, 0.1 to 0.4; higher
     /// gives fewer speakers). Used only when `num_speakers` is not given.
     pub diarization_threshold: Option<f32>,
+    /// Speakers to name by their voice (OpenAI's `known_speaker_names[]` with
+    /// `known_speaker_references[]`): a diarized speaker who sounds like one of them takes
+    /// its name as `speaker_id` instead of `speaker_N`. Needs `diarize`.
+    pub known_speakers: Vec<KnownSpeaker>,
+}
+
+/// A name and a short recording (16 kHz mono) of the voice that goes with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownSpeaker {
+    pub name: String,
+    pub samples: std::sync::Arc<[f32]>,
 }
 
 impl Default for TranscribeOptions {
@@ -36,6 +47,7 @@ impl Default for TranscribeOptions {
             prompt: None,
             temperature: None,
             diarization_threshold: None,
+            known_speakers: Vec::new(),
         }
     }
 }
@@ -71,6 +83,13 @@ pub trait SpeechEngine: Send + Sync {
     /// Whether the engine can honour `diarize` (speaker labels) at all.
     fn supports_diarization(&self) -> bool {
         false
+    }
+
+    /// One voice print (a unit vector) per clip of 16 kHz mono speech, `None` for a clip with
+    /// too little audio, and the cosine similarity above which two prints are one voice; `None`
+    /// when the engine has no speaker model.
+    fn voice_prints(&self, _clips: &[&[f32]]) -> Option<(Vec<Option<Vec<f32>>>, f32)> {
+        None
     }
 
     /// Whether the engine can honour `tag_audio_events` at all.

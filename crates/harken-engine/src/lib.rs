@@ -9,12 +9,13 @@
 mod api;
 mod assemble;
 mod channels;
+mod known_speakers;
 #[doc(hidden)] pub mod diarize; // pub only for tests/diarize.rs and examples/der.rs
 mod mel;
 mod vad;
 mod whisper;
 
-pub use api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
+pub use api::{EngineError, KnownSpeaker, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
 pub use channels::transcribe_channels;
 /// Which speaker encoder diarization runs, and where its weights live in a models directory.
 pub use diarize::EncoderKind as SpeakerEncoderKind;

@@ -74,8 +74,20 @@ pub(crate) struct Job {
     /// Speaker clustering threshold (ElevenLabs' `diarization_threshold`, 0.1 to 0.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diarization_threshold: Option<f32>,
+    /// Speakers to name by their voice (OpenAI's `known_speaker_names[]` with
+    /// `known_speaker_references[]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_speakers: Vec<KnownSpeakerReference>,
     #[serde(default)]
     pub answer: serde_json::Value,
+}
+
+/// A name and its reference recording: the audio file's bytes in base64, as the request sent
+/// them (a few seconds of audio; decoded by the worker with the task's audio).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct KnownSpeakerReference {
+    pub name: String,
+    pub audio_base64: String,
 }
 
 /// Most channels a multi-channel request may have (ElevenLabs' limit).
@@ -232,6 +244,7 @@ mod tests {
             prompt: Some("Harken, Scribe".to_owned()),
             temperature: None,
             diarization_threshold: Some(0.3),
+            known_speakers: vec![KnownSpeakerReference { name: "Ann".to_owned(), audio_base64: "UklGRg==".to_owned() }],
             answer: serde_json::Value::Null,
         };
         let json = serde_json::to_string(&job).unwrap();

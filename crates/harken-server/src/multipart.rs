@@ -16,6 +16,12 @@ use crate::{ApiError, AppState};
 /// Largest text field, and largest sum of all text fields, in bytes.
 const MAX_TEXT_FIELD: usize = 256 * 1024;
 const MAX_TEXT_TOTAL: usize = 1024 * 1024;
+/// OpenAI's `known_speaker_references[]` carry audio files as data URLs (a few seconds each, at
+/// most four are used), so they have limits of their own: 10 s of 48 kHz 16-bit WAV in base64
+/// is 1.3 MB.
+const REFERENCE_FIELD: &str = "known_speaker_references[]";
+const MAX_REFERENCE_FIELD: usize = 4 * 1024 * 1024;
+const MAX_REFERENCE_TOTAL: usize = 4 * MAX_REFERENCE_FIELD;
 
 /// A synchronous request (ElevenLabs, OpenAI) received: its place among `--max-sync-requests`,
 /// the id of the task it becomes, and its form with the audio already in the object store.
@@ -70,7 +76,7 @@ impl Form {
         max_file_bytes: u64,
     ) -> Result<Form, ApiError> {
         let mut form = Form::default();
-        let mut text_total = 0usize;
+        let (mut text_total, mut reference_total) = (0usize, 0usize);
         while let Some(mut field) = multipart.next_field().await.map_err(bad_form)? {
             let name = field.name().unwrap_or_default().to_owned();
             if name == "file" {
@@ -96,17 +102,22 @@ impl Form {
                 form.file = Some(Upload { pending: PendingUpload::stored(blobs.clone(), task_id) });
                 continue;
             }
+            let (max_field, total, max_total) = match name.as_str() {
+                REFERENCE_FIELD => (MAX_REFERENCE_FIELD, &mut reference_total, MAX_REFERENCE_TOTAL),
+                _ => (MAX_TEXT_FIELD, &mut text_total, MAX_TEXT_TOTAL),
+            };
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
                 value.extend_from_slice(&chunk);
-                if value.len() > MAX_TEXT_FIELD || text_total + value.len() > MAX_TEXT_TOTAL {
+                if value.len() > max_field || *total + value.len() > max_total {
                     return Err(ApiError::TooLarge(format!(
-                        "{name}: expected a text field of at most {} KB, received more",
-                        MAX_TEXT_FIELD / 1024
+                        "{name}: expected a text field of at most {} KB ({} KB for all such fields), received more",
+                        max_field / 1024,
+                        max_total / 1024
                     )));
                 }
             }
-            text_total += value.len();
+            *total += value.len();
             let value = String::from_utf8(value)
                 .map_err(|_| ApiError::Validation(format!("{name}: expected UTF-8 text, received other bytes")))?;
             form.fields.entry(name).or_default().push(value);

@@ -17,6 +17,7 @@ use harken_types::{Transcript, WordKind};
 
 use crate::api::{EngineError, Progress, SpeechEngine, TranscribeOptions, SAMPLE_RATE};
 use crate::assemble::{self, Item};
+use crate::known_speakers;
 
 /// Loudness frames: 20 ms.
 const FRAME: usize = 320;
@@ -41,7 +42,25 @@ const MAX_VOICE_CHANNELS: usize = 5;
 /// the others and its words are one speaker, numbered in order of first appearance; a
 /// `num_speakers` hint other than the channel count asks for ordinary diarization of the mix
 /// instead. Otherwise the channels are averaged and transcribed as one.
+/// Speakers sounding like one of `options.known_speakers` take its name (`known_speakers`).
 pub fn transcribe_channels(
+    engine: &dyn SpeechEngine,
+    channels: &[Vec<f32>],
+    options: &TranscribeOptions,
+    progress: Progress<'_>,
+) -> Result<Transcript, EngineError> {
+    let mut transcript = transcribe_voices(engine, channels, options, progress)?;
+    if options.diarize && !options.known_speakers.is_empty() {
+        let mono = match channels {
+            [only] => std::borrow::Cow::Borrowed(only.as_slice()),
+            several => std::borrow::Cow::Owned(downmix(several)),
+        };
+        known_speakers::name_speakers(engine, &mono, &mut transcript, &options.known_speakers);
+    }
+    Ok(transcript)
+}
+
+fn transcribe_voices(
     engine: &dyn SpeechEngine,
     channels: &[Vec<f32>],
     options: &TranscribeOptions,

@@ -419,6 +419,10 @@ impl SpeechEngine for WhisperEngine {
         self.diarizer.is_some()
     }
 
+    fn voice_prints(&self, clips: &[&[f32]]) -> Option<(Vec<Option<Vec<f32>>>, f32)> {
+        self.diarizer.as_ref().map(|d| d.voice_prints(clips))
+    }
+
     fn supports_audio_events(&self) -> bool {
         super::events::SUPPORTED
     }

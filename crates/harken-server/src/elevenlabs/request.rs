@@ -178,6 +178,7 @@ pub(crate) fn parse(form: &Form, config: &ServerConfig) -> Result<ValidRequest, 
         prompt,
         temperature,
         diarization_threshold,
+        known_speakers: Vec::new(),
         answer: serde_json::to_value(&answer).expect("answer options serialise"),
     };
     let pcm = form.get("file_format") == Some("pcm_s16le_16");

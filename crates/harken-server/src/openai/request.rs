@@ -1,10 +1,11 @@
 //! A `POST /v1/audio/transcriptions` form → [`ValidRequest`]. Messages name the field first
 //! (it becomes OpenAI's `param`).
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::MODELS;
-use crate::jobs::{AudioSource, Dialect, Job};
+use crate::jobs::{AudioSource, Dialect, Job, KnownSpeakerReference};
 use crate::multipart::Form;
 use crate::ApiError;
 
@@ -87,11 +88,7 @@ pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, Api
     if let Some(first) = include.first() {
         return Err(invalid("include[]", "nothing (logprobs are not offered)", first));
     }
-    for field in ["known_speaker_names[]", "known_speaker_references[]"] {
-        if let Some(first) = form.all(field).first() {
-            return Err(invalid(field, "nothing (speakers are labelled A, B, ...; naming them from reference audio is not offered)", first));
-        }
-    }
+    let known_speakers = known_speakers(form, response_format)?;
     if let Some(c) = form.get("chunking_strategy") {
         if c != "auto" {
             return Err(invalid("chunking_strategy", "auto (harken segments speech itself)", c));
@@ -115,9 +112,53 @@ pub(crate) fn parse(form: &Form, server_model: &str) -> Result<ValidRequest, Api
         prompt,
         temperature,
         diarization_threshold: None,
+        known_speakers,
         answer: serde_json::to_value(&answer).expect("answer options serialise"),
     };
     Ok(ValidRequest { model, job, answer })
+}
+
+/// At most this many known speakers (OpenAI's limit).
+const MAX_KNOWN_SPEAKERS: usize = 4;
+
+/// `known_speaker_names[]` with `known_speaker_references[]`: as many names as references, each
+/// reference a data URL of an audio file (`data:audio/wav;base64,...`).
+fn known_speakers(form: &Form, response_format: ResponseFormat) -> Result<Vec<KnownSpeakerReference>, ApiError> {
+    const NAMES: &str = "known_speaker_names[]";
+    const REFERENCES: &str = "known_speaker_references[]";
+    let (names, references) = (form.all(NAMES), form.all(REFERENCES));
+    if names.is_empty() && references.is_empty() {
+        return Ok(Vec::new());
+    }
+    if response_format != ResponseFormat::DiarizedJson {
+        return Err(ApiError::BadRequest(format!(
+            "{NAMES}: expected response_format diarized_json to go with it (the only format with speakers), received another format"
+        )));
+    }
+    if names.len() != references.len() || names.len() > MAX_KNOWN_SPEAKERS {
+        return Err(ApiError::BadRequest(format!(
+            "{NAMES}: expected 1 to {MAX_KNOWN_SPEAKERS} names, one per {REFERENCES} entry, received {} names and {} references",
+            names.len(),
+            references.len()
+        )));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) || name.chars().count() > 100 {
+            return Err(invalid(NAMES, "distinct names of at most 100 characters", name));
+        }
+    }
+    let expected = "a data URL of an audio file (data:audio/wav;base64,...)";
+    let mut out = Vec::with_capacity(names.len());
+    for (name, reference) in names.iter().zip(&references) {
+        let payload = reference
+            .strip_prefix("data:")
+            .and_then(|r| r.split_once(";base64,"))
+            .map(|(_, payload)| payload)
+            .filter(|payload| base64::engine::general_purpose::STANDARD.decode(payload).is_ok_and(|b| !b.is_empty()))
+            .ok_or_else(|| invalid(REFERENCES, expected, reference))?;
+        out.push(KnownSpeakerReference { name: (*name).to_owned(), audio_base64: payload.to_owned() });
+    }
+    Ok(out)
 }
 
 fn invalid(field: &str, expected: &str, received: &str) -> ApiError {

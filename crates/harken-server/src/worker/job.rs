@@ -3,14 +3,17 @@
 //! decode it (per channel when asked, or for speaker labels), charge, transcribe, and store a
 //! [`JobResult`].
 
+use std::path::Path;
 use std::sync::Arc;
 
-use harken_engine::TranscribeOptions;
+use base64::Engine as _;
+
+use harken_engine::{KnownSpeaker, TranscribeOptions};
 use harken_store::{StoreError, TaskRecord};
 use harken_types::TaskState;
 
 use super::{Progress, Stop, Worker};
-use crate::jobs::{AudioSource, Job, JobResult, MAX_CHANNELS};
+use crate::jobs::{AudioSource, Job, JobResult, KnownSpeakerReference, MAX_CHANNELS};
 
 impl Worker {
     pub(super) async fn run_job(&self, task: &TaskRecord, progress: &Arc<Progress>) -> Result<String, Stop> {
@@ -34,6 +37,7 @@ impl Worker {
             harken_audio::DecodeError::Io(io) => Stop::internal("could not read the audio", io),
             other => Stop::input(format!("file: {other}")),
         })?;
+        let known_speakers = decode_known_speakers(&job.known_speakers, scratch.path()).await?;
         drop(scratch);
         if multi && channels.len() > MAX_CHANNELS {
             return Err(Stop::input(format!(
@@ -52,6 +56,7 @@ impl Worker {
             prompt: job.prompt.clone(),
             temperature: job.temperature,
             diarization_threshold: job.diarization_threshold,
+            known_speakers,
         };
         let transcripts = if multi {
             let n = channels.len() as f32;
@@ -84,4 +89,24 @@ impl Worker {
             Err(other) => Err(Stop::from_store(other)),
         }
     }
+}
+
+/// The known speakers' reference recordings, decoded to 16 kHz mono like the task's audio.
+async fn decode_known_speakers(references: &[KnownSpeakerReference], dir: &Path) -> Result<Vec<KnownSpeaker>, Stop> {
+    let mut out = Vec::with_capacity(references.len());
+    for (i, reference) in references.iter().enumerate() {
+        let field = format!("known_speaker_references[{i}]");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&reference.audio_base64)
+            .map_err(|e| Stop::internal("a stored speaker reference is not base64", e))?;
+        let path = dir.join(format!("speaker-{i}"));
+        tokio::fs::write(&path, bytes).await.map_err(|e| Stop::internal("could not store a speaker reference", e))?;
+        let decoded = tokio::task::spawn_blocking(move || harken_audio::decode_file_as(&path, false))
+            .await
+            .map_err(|e| Stop::internal("the decoder crashed", e))?;
+        let (mut channels, _) = decoded.map_err(|e| Stop::input(format!("{field}: {e}")))?;
+        let samples = channels.pop().unwrap_or_default();
+        out.push(KnownSpeaker { name: reference.name.clone(), samples: samples.into() });
+    }
+    Ok(out)
 }

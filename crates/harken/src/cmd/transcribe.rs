@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use harken_audio::{FetchPolicy, Fetcher};
-use harken_engine::{SpeechEngine, TranscribeOptions};
+use harken_engine::{KnownSpeaker, SpeechEngine, TranscribeOptions};
 use harken_types::Transcript;
 
 use crate::engine::{self, EngineArgs};
@@ -82,6 +82,10 @@ pub struct Args {
     /// Number of speakers, when known (implies --diarize).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub num_speakers: Option<u16>,
+    /// A speaker to name by voice, as NAME=FILE: FILE is a few seconds of that person talking;
+    /// the diarized speaker who sounds like them is labelled NAME (implies --diarize; repeatable).
+    #[arg(long = "known-speaker", value_name = "NAME=FILE", value_parser = known_speaker)]
+    pub known_speakers: Vec<(String, PathBuf)>,
     /// Mark non-speech sounds such as (laughter) as audio events.
     #[arg(long, overrides_with = "no_tag_audio_events")]
     pub tag_audio_events: bool,
@@ -110,13 +114,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         bail!("--format {}: a binary file; redirect stdout to a file or pass --output-dir", args.format.extension());
     }
     let engine = engine::load(&args.engine).await?;
+    let mut known_speakers = Vec::with_capacity(args.known_speakers.len());
+    for (name, file) in &args.known_speakers {
+        let (mut channels, _) = harken_audio::decode_file_as(file, false)
+            .with_context(|| format!("--known-speaker {name}: decoding {}", file.display()))?;
+        known_speakers.push(KnownSpeaker { name: name.clone(), samples: channels.pop().unwrap_or_default().into() });
+    }
     let options = TranscribeOptions {
         language: args.language.clone(),
-        diarize: args.diarize || args.num_speakers.is_some(),
+        diarize: args.diarize || args.num_speakers.is_some() || !known_speakers.is_empty(),
         num_speakers: args.num_speakers.map(usize::from),
         tag_audio_events: args.tag_audio_events,
         prompt: args.prompt.clone(),
         temperature: args.temperature,
+        known_speakers,
         ..TranscribeOptions::default()
     };
     check_supported(engine.as_ref(), &options)?;
@@ -138,6 +149,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn known_speaker(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((name, file)) if !name.trim().is_empty() && !file.is_empty() => Ok((name.trim().to_owned(), PathBuf::from(file))),
+        _ => Err(format!("expected NAME=FILE (a name and a recording of that voice), received {arg:?}")),
+    }
 }
 
 fn temperature(s: &str) -> Result<f32, String> {

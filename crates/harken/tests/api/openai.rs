@@ -31,7 +31,11 @@ async fn openai_refuses_bad_requests_in_its_error_shape() {
         (vec![m], false, "file", "file: expected an audio file, received nothing"),
         (vec![m, ("response_format", "xml")], true, "response_format", "response_format: expected json, text, srt, verbose_json, vtt or diarized_json"),
         (vec![("model", "gpt-4o-transcribe-diarize"), ("response_format", "diarized_json"), ("known_speaker_names[]", "Ann")], true,
-            "known_speaker_names[]", "known_speaker_names[]: expected nothing (speakers are labelled A, B, ...;"),
+            "known_speaker_names[]", "known_speaker_names[]: expected 1 to 4 names, one per known_speaker_references[] entry, received 1 names and 0"),
+        (vec![m, ("known_speaker_names[]", "Ann"), ("known_speaker_references[]", "data:audio/wav;base64,UklGRg==")], true,
+            "known_speaker_names[]", "known_speaker_names[]: expected response_format diarized_json to go with it"),
+        (vec![m, ("response_format", "diarized_json"), ("known_speaker_names[]", "Ann"), ("known_speaker_references[]", "https://e.com/ann.wav")], true,
+            "known_speaker_references[]", "known_speaker_references[]: expected a data URL of an audio file"),
         (vec![m, ("timestamp_granularities[]", "word")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected response_format verbose_json"),
         (vec![m, ("response_format", "verbose_json"), ("timestamp_granularities[]", "char")], true, "timestamp_granularities[]", "timestamp_granularities[]: expected word or segment"),
         (vec![m, ("language", "xx")], true, "language", "language: expected an ISO 639-1 code"),
@@ -112,6 +116,65 @@ async fn openai_diarized_json_labels_each_voice() {
     let (status, plain) = transcribe(&server, Some(&key), &[("model", "gpt-4o-transcribe-diarize")], Some(&stereo)).await;
     assert_eq!(status, 200, "{plain}");
     assert_eq!(plain.as_object().unwrap().keys().collect::<Vec<_>>(), ["text", "usage"], "json is text only: {plain}");
+}
+
+/// `known_speaker_names[]` with `known_speaker_references[]`: two voices of a call, each named
+/// from another sentence in the same voice, the names given in the other order than the voices
+/// speak; a reference that is not audio fails the request with a 400 naming it.
+#[tokio::test]
+async fn openai_names_speakers_from_reference_recordings() {
+    use base64::Engine as _;
+    let dir = temp_dir();
+    let server = Harken::start(dir.path(), &[]);
+    let key = server.key(10.0, None);
+    let path = |name: &str| dir.path().join(name);
+    let say = |voice: &str, file: &str, text: &str| {
+        let ok = std::process::Command::new("espeak-ng").args(["-v", voice, "-s", "150", "-w"]).arg(path(file)).arg(text).status();
+        assert!(ok.expect("espeak-ng is installed").success());
+    };
+    let sox = |args: &[&std::path::Path]| {
+        assert!(std::process::Command::new("sox").args(args).status().expect("sox is installed").success());
+    };
+    say("en-us", "agent.wav", "Good morning, thank you for calling. How can I help you today?");
+    say("en-us+f3", "caller.wav", "Hello, I would like to check the balance of my savings account.");
+    say("en-us", "agent_ref.wav", "This is the agent speaking. I answer the phone all day long.");
+    say("en-us+f3", "caller_ref.wav", "And this is the caller. I phone the bank now and then.");
+    let agent_seconds = std::fs::metadata(path("agent.wav")).unwrap().len() as f64 / (22_050.0 * 2.0);
+    sox(&[&path("agent.wav"), &path("agent_then.wav"), "pad".as_ref(), "0".as_ref(), "5".as_ref()]);
+    let pad = format!("{:.2}", agent_seconds + 0.6);
+    sox(&[&path("caller.wav"), &path("caller_after.wav"), "pad".as_ref(), pad.as_ref(), "0".as_ref()]);
+    sox(&["-M".as_ref(), &path("agent_then.wav"), &path("caller_after.wav"), &path("call.wav")]);
+    let data_url = |file: &str| {
+        format!("data:audio/wav;base64,{}", base64::engine::general_purpose::STANDARD.encode(std::fs::read(path(file)).unwrap()))
+    };
+    let (caller_ref, agent_ref) = (data_url("caller_ref.wav"), data_url("agent_ref.wav"));
+    let fields = [
+        ("model", "gpt-4o-transcribe-diarize"),
+        ("response_format", "diarized_json"),
+        ("known_speaker_names[]", "Caller"),
+        ("known_speaker_names[]", "Agent"),
+        ("known_speaker_references[]", caller_ref.as_str()),
+        ("known_speaker_references[]", agent_ref.as_str()),
+    ];
+    let (status, v) = transcribe(&server, Some(&key), &fields, Some(&path("call.wav"))).await;
+    assert_eq!(status, 200, "{v}");
+    let mut by_speaker = std::collections::BTreeMap::<String, String>::new();
+    for seg in v["segments"].as_array().expect("segments") {
+        by_speaker.entry(seg["speaker"].as_str().unwrap().to_owned()).or_default().push_str(&seg["text"].as_str().unwrap().to_lowercase());
+    }
+    assert_eq!(by_speaker.keys().map(String::as_str).collect::<Vec<_>>(), ["Agent", "Caller"], "{v}");
+    assert!(by_speaker["Agent"].contains("morning") && !by_speaker["Agent"].contains("savings"), "{v}");
+    assert!(by_speaker["Caller"].contains("savings") && !by_speaker["Caller"].contains("morning"), "{v}");
+    let not_audio = format!("data:audio/wav;base64,{}", base64::engine::general_purpose::STANDARD.encode("<html>no</html>"));
+    let fields = [
+        ("model", "gpt-4o-transcribe-diarize"),
+        ("response_format", "diarized_json"),
+        ("known_speaker_names[]", "Agent"),
+        ("known_speaker_references[]", not_audio.as_str()),
+    ];
+    let (status, body) = transcribe(&server, Some(&key), &fields, Some(&path("call.wav"))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("known_speaker_references[0]: "), "{body}");
 }
 
 #[tokio::test]
