@@ -16,7 +16,12 @@ const MAX_PRINT_SECONDS: f64 = 60.0;
 
 /// Renames the speakers of `transcript` (diarized from `samples`, 16 kHz mono) that sound like
 /// one of `known`. Without a speaker model, or without speakers, nothing changes.
-pub(crate) fn name_speakers(engine: &dyn SpeechEngine, samples: &[f32], transcript: &mut Transcript, known: &[KnownSpeaker]) {
+pub(crate) fn name_speakers(
+    engine: &dyn SpeechEngine,
+    samples: &[f32],
+    transcript: &mut Transcript,
+    known: &[KnownSpeaker],
+) {
     let mut speakers: Vec<String> = Vec::new();
     for id in transcript.words.iter().filter_map(|w| w.speaker_id.as_ref()) {
         if !speakers.contains(id) {
@@ -36,7 +41,12 @@ pub(crate) fn name_speakers(engine: &dyn SpeechEngine, samples: &[f32], transcri
     if tracing::enabled!(tracing::Level::DEBUG) {
         let similarity: Vec<Vec<String>> = heard
             .iter()
-            .map(|h| given.iter().map(|g| h.as_ref().zip(g.as_ref()).map_or("-".into(), |(h, g)| format!("{:.3}", dot(h, g)))).collect())
+            .map(|h| {
+                given
+                    .iter()
+                    .map(|g| h.as_ref().zip(g.as_ref()).map_or("-".into(), |(h, g)| format!("{:.3}", dot(h, g))))
+                    .collect()
+            })
             .collect();
         tracing::debug!(?speakers, ?similarity, ?names, threshold, "known speakers matched");
     }
@@ -52,7 +62,8 @@ pub(crate) fn name_speakers(engine: &dyn SpeechEngine, samples: &[f32], transcri
 fn words_audio(samples: &[f32], transcript: &Transcript, speaker: &str) -> Vec<f32> {
     let sr = SAMPLE_RATE as f64;
     let mut out = Vec::new();
-    let words = transcript.words.iter().filter(|w| w.kind == WordKind::Word && w.speaker_id.as_deref() == Some(speaker));
+    let words =
+        transcript.words.iter().filter(|w| w.kind == WordKind::Word && w.speaker_id.as_deref() == Some(speaker));
     for w in words {
         let a = ((w.start * sr) as usize).min(samples.len());
         let b = ((w.end * sr) as usize).clamp(a, samples.len());

@@ -98,6 +98,15 @@ fn options_the_engine_cannot_honour_are_refused() {
     let model = harken(&["transcribe", "--model", "/nonexistent-model-dir", wav.to_str().unwrap()]);
     assert_eq!(model.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&model.stderr).contains("nonexistent-model-dir"));
+    let unnamed = harken(&["transcribe", "--model", "tiny.en", "--known-speaker", "Ann", wav.to_str().unwrap()]);
+    assert_eq!(unnamed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unnamed.stderr).contains("expected NAME=FILE"), "{unnamed:?}");
+    let page = dir.path().join("ann.wav");
+    std::fs::write(&page, "<!DOCTYPE html><html><body>not audio</body></html>").unwrap();
+    let not_audio = format!("Ann={}", page.display());
+    let bad = harken(&["transcribe", "--model", "tiny.en", "--known-speaker", &not_audio, wav.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--known-speaker Ann"), "{bad:?}");
 }
 
 #[test]
@@ -239,6 +248,13 @@ fn diarize_takes_a_voice_per_channel_from_a_two_channel_call() {
         assert!(agent.contains("calling") && !agent.contains("savings") && !agent.contains("account"), "{file}: {by:?}");
         assert!(caller.contains("account") && !caller.contains("morning") && !caller.contains("calling"), "{file}: {by:?}");
     }
+    // Named from other sentences in each voice, the names given in the other order.
+    tool("espeak-ng", &["-v", "en-us", "-s", "150", "-w", &path("agent_ref.wav"), "This is the agent speaking. I answer the phone all day long."]);
+    tool("espeak-ng", &["-v", "en-us+f3", "-s", "150", "-w", &path("caller_ref.wav"), "And this is the caller. I phone the bank now and then."]);
+    let (caller_ref, agent_ref) = (format!("Caller={}", path("caller_ref.wav")), format!("Agent={}", path("agent_ref.wav")));
+    let named = words_by_speaker(&path("call.wav"), &["--known-speaker", &caller_ref, "--known-speaker", &agent_ref]);
+    assert_eq!(named.keys().collect::<Vec<_>>(), vec!["Agent", "Caller"], "{named:?}");
+    assert!(named["Agent"].contains("morning") && named["Caller"].contains("savings"), "{named:?}");
     // Without --diarize the channels are mixed and no item has a speaker.
     let mixed = words_by_speaker(&path("call.wav"), &[]);
     assert_eq!(mixed.keys().collect::<Vec<_>>(), vec!["none"], "{mixed:?}");

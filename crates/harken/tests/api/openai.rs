@@ -89,6 +89,18 @@ async fn openai_answers_every_response_format() {
     assert!(words.len() >= 7 && words[0]["word"].is_string() && words[0]["start"].is_number(), "{v}");
 }
 
+/// A `diarized_json` answer's text by speaker (lower case), each segment checked on the way.
+fn said_by_speaker(v: &Value) -> std::collections::BTreeMap<String, String> {
+    let mut by_speaker = std::collections::BTreeMap::<String, String>::new();
+    for seg in v["segments"].as_array().expect("segments") {
+        assert_eq!(seg["type"], "transcript.text.segment", "{seg}");
+        assert!(seg["end"].as_f64().unwrap() > seg["start"].as_f64().unwrap(), "{seg}");
+        let said = by_speaker.entry(seg["speaker"].as_str().expect("a speaker").to_owned()).or_default();
+        said.push_str(&seg["text"].as_str().unwrap().to_lowercase());
+    }
+    by_speaker
+}
+
 /// `gpt-4o-transcribe-diarize` with `diarized_json` on a call recorded with a voice per channel:
 /// a segment per turn, each voice under its own letter, each sentence once.
 #[tokio::test]
@@ -101,13 +113,7 @@ async fn openai_diarized_json_labels_each_voice() {
     let (status, v) = transcribe(&server, Some(&key), &fields, Some(&stereo)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!((v["task"].as_str(), v["usage"]["type"].as_str()), (Some("transcribe"), Some("duration")), "{v}");
-    let mut by_speaker = std::collections::BTreeMap::<String, String>::new();
-    for seg in v["segments"].as_array().expect("segments") {
-        assert_eq!(seg["type"], "transcript.text.segment", "{seg}");
-        assert!(seg["end"].as_f64().unwrap() > seg["start"].as_f64().unwrap(), "{seg}");
-        let said = by_speaker.entry(seg["speaker"].as_str().expect("a speaker").to_owned()).or_default();
-        said.push_str(&seg["text"].as_str().unwrap().to_lowercase());
-    }
+    let by_speaker = said_by_speaker(&v);
     assert_eq!(by_speaker.keys().map(String::as_str).collect::<Vec<_>>(), ["A", "B"], "{v}");
     let left = by_speaker.values().find(|said| said.contains("morning")).unwrap_or_else(|| panic!("{v}"));
     let right = by_speaker.values().find(|said| said.contains("park")).unwrap_or_else(|| panic!("{v}"));
@@ -158,10 +164,7 @@ async fn openai_names_speakers_from_reference_recordings() {
     ];
     let (status, v) = transcribe(&server, Some(&key), &fields, Some(&path("call.wav"))).await;
     assert_eq!(status, 200, "{v}");
-    let mut by_speaker = std::collections::BTreeMap::<String, String>::new();
-    for seg in v["segments"].as_array().expect("segments") {
-        by_speaker.entry(seg["speaker"].as_str().unwrap().to_owned()).or_default().push_str(&seg["text"].as_str().unwrap().to_lowercase());
-    }
+    let by_speaker = said_by_speaker(&v);
     assert_eq!(by_speaker.keys().map(String::as_str).collect::<Vec<_>>(), ["Agent", "Caller"], "{v}");
     assert!(by_speaker["Agent"].contains("morning") && !by_speaker["Agent"].contains("savings"), "{v}");
     assert!(by_speaker["Caller"].contains("savings") && !by_speaker["Caller"].contains("morning"), "{v}");

@@ -90,6 +90,18 @@ def check_openai():
         said[seg.speaker] = said.get(seg.speaker, "") + seg.text.lower()
     assert sorted(said) == ["A", "B"], d
     assert any("morning" in s and "park" not in s for s in said.values()), d
+    # Known speakers as the SDK sends them (repeated `known_speaker_names[]` fields and data URLs):
+    # both channels are one espeak voice, so the name goes to one of the two.
+    with open(WAV, "rb") as f:
+        reference = "data:audio/wav;base64," + base64.b64encode(f.read()).decode()
+    named = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe-diarize",
+        file=audio(STEREO),
+        response_format="diarized_json",
+        known_speaker_names=["Ann"],
+        known_speaker_references=[reference],
+    )
+    assert "Ann" in {seg.speaker for seg in named.segments}, named
     print("openai: ok")
 
 
