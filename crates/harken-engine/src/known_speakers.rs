@@ -10,8 +10,8 @@ use harken_types::{Transcript, WordKind};
 use crate::api::{KnownSpeaker, SpeechEngine, SAMPLE_RATE};
 use crate::diarize::cluster::dot;
 
-/// At most this much of a speaker's words (the first ones) makes its voice print: enough
-/// windows for a stable mean, and the cost stays flat on long recordings.
+/// At most this much of a speaker's words (the first ones), or of a reference, makes a voice
+/// print: enough windows for a stable mean, and the cost stays flat on long recordings.
 const MAX_PRINT_SECONDS: f64 = 60.0;
 
 /// Renames the speakers of `transcript` (diarized from `samples`, 16 kHz mono) that sound like
@@ -32,7 +32,9 @@ pub(crate) fn name_speakers(
         return;
     }
     let audio: Vec<Vec<f32>> = speakers.iter().map(|s| words_audio(samples, transcript, s)).collect();
-    let clips: Vec<&[f32]> = audio.iter().map(Vec::as_slice).chain(known.iter().map(|k| &k.samples[..])).collect();
+    let most = (MAX_PRINT_SECONDS * SAMPLE_RATE as f64) as usize;
+    let references = known.iter().map(|k| &k.samples[..k.samples.len().min(most)]);
+    let clips: Vec<&[f32]> = audio.iter().map(Vec::as_slice).chain(references).collect();
     let Some((prints, threshold)) = engine.voice_prints(&clips) else {
         return;
     };

@@ -42,7 +42,8 @@ const MAX_VOICE_CHANNELS: usize = 5;
 /// the others and its words are one speaker, numbered in order of first appearance; a
 /// `num_speakers` hint other than the channel count asks for ordinary diarization of the mix
 /// instead. Otherwise the channels are averaged and transcribed as one.
-/// Speakers sounding like one of `options.known_speakers` take its name (`known_speakers`).
+///
+/// Speakers who sound like one of `options.known_speakers` then take its name.
 pub fn transcribe_channels(
     engine: &dyn SpeechEngine,
     channels: &[Vec<f32>],

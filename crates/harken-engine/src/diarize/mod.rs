@@ -420,12 +420,15 @@ impl Diarizer {
     }
 
     /// One voice print per clip of 16 kHz mono speech: the normalised mean of its windows'
-    /// embeddings (`None` for an empty clip), and the similarity above which two prints are
-    /// one voice ([`SAME_VOICE_GE2E`], [`SAME_VOICE_CAMPP`]).
+    /// embeddings (`None` for a clip under [`MIN_PRINT_SAMPLES`]), and the similarity above
+    /// which two prints are one voice ([`SAME_VOICE_GE2E`], [`SAME_VOICE_CAMPP`]).
     pub(crate) fn voice_prints(&self, clips: &[&[f32]]) -> (Vec<Option<Vec<f32>>>, f32) {
         let prints = clips
             .iter()
             .map(|clip| {
+                if clip.len() < MIN_PRINT_SAMPLES {
+                    return None;
+                }
                 let whole = [(0, clip.len())];
                 let gain = self.encoder.gain(clip, &whole);
                 let (_, emb) = self.embed_windows(clip, &whole, gain, &self.params);
@@ -462,6 +465,9 @@ impl Diarizer {
 /// CAM++ 0.835–0.960 and up to 0.406. A name left off costs less than a stranger's name given.
 const SAME_VOICE_GE2E: f32 = 0.82;
 const SAME_VOICE_CAMPP: f32 = 0.6;
+
+/// Least audio (0.5 s) a voice print is made of: less is a word or two, too little to tell.
+const MIN_PRINT_SAMPLES: usize = SAMPLE_RATE as usize / 2;
 
 /// ElevenLabs' default `diarization_threshold`, which maps to our tuned threshold.
 const ELEVENLABS_DEFAULT_THRESHOLD: f32 = 0.22;
