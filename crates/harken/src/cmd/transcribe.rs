@@ -113,13 +113,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.output_dir.is_none() && args.format.export().is_binary() && std::io::stdout().is_terminal() {
         bail!("--format {}: a binary file; redirect stdout to a file or pass --output-dir", args.format.extension());
     }
-    let engine = engine::load(&args.engine).await?;
+    // The references first: a file that does not decode fails before the models load.
     let mut known_speakers = Vec::with_capacity(args.known_speakers.len());
     for (name, file) in &args.known_speakers {
         let (mut channels, _) = harken_audio::decode_file_as(file, false)
             .with_context(|| format!("--known-speaker {name}: decoding {}", file.display()))?;
         known_speakers.push(KnownSpeaker { name: name.clone(), samples: channels.pop().unwrap_or_default().into() });
     }
+    let engine = engine::load(&args.engine).await?;
     let options = TranscribeOptions {
         language: args.language.clone(),
         diarize: args.diarize || args.num_speakers.is_some() || !known_speakers.is_empty(),
