@@ -14,6 +14,8 @@ use std::sync::Arc;
 use rustfft::num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
 
+use crate::api::SAMPLE_RATE;
+
 /// How much the counting threshold (a mean cosine similarity) rises for telephone-band audio.
 /// Measured on the telephone-band synthetic conversations (component benchmark, GE2E): 0.62
 /// (unchanged) 29.5 %, 0.66 16.8 %, 0.67 15.8 %, 0.68 15.8 %, 0.70 16.9 %, 0.72 21.3 % DER.
@@ -26,7 +28,6 @@ pub(crate) const NARROWBAND_THRESHOLD_RISE: f32 = 0.05;
 /// telephone-band to begin with (the pyannote sample, low-rate MP3 readings).
 const NARROWBAND_SHARE: f64 = 1e-4;
 const CUTOFF_HZ: f64 = 3_800.0;
-const SAMPLE_RATE: f64 = 16_000.0;
 const N_FFT: usize = 512;
 /// At most this many frames are measured, spread evenly over the speech: ≈ 32 s of audio.
 const MAX_FRAMES: usize = 1_000;
@@ -51,7 +52,7 @@ fn high_band_share(samples: &[f32], spans: &[(usize, usize)]) -> Option<f64> {
     let stride = starts.len().div_ceil(MAX_FRAMES);
     let fft: Arc<dyn Fft<f32>> = FftPlanner::new().plan_fft_forward(N_FFT);
     let window = crate::mel::periodic_hann(N_FFT);
-    let first_high = (CUTOFF_HZ / SAMPLE_RATE * N_FFT as f64).ceil() as usize;
+    let first_high = (CUTOFF_HZ / f64::from(SAMPLE_RATE) * N_FFT as f64).ceil() as usize;
     let (mut high, mut all) = (0.0f64, 0.0f64);
     let mut buf = vec![Complex32::default(); N_FFT];
     for &start in starts.iter().step_by(stride) {
@@ -77,9 +78,9 @@ mod tests {
 
     /// A sum of tones (Hz) at 16 kHz, `secs` long.
     fn tones(freqs: &[f64], secs: f64) -> Vec<f32> {
-        (0..(secs * SAMPLE_RATE) as usize)
+        (0..(secs * f64::from(SAMPLE_RATE)) as usize)
             .map(|i| {
-                let t = i as f64 / SAMPLE_RATE;
+                let t = i as f64 / f64::from(SAMPLE_RATE);
                 freqs.iter().map(|f| (0.2 * (2.0 * std::f64::consts::PI * f * t).sin()) as f32).sum()
             })
             .collect()
