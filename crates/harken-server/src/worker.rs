@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harken_audio::Fetcher;
-use harken_engine::{SpeechEngine, TranscribeOptions};
+use harken_engine::{EngineError, SpeechEngine, TranscribeOptions};
 use harken_store::{StoreError, TaskRecord};
 use harken_types::TaskState;
 use tokio_util::sync::CancellationToken;
@@ -236,6 +236,7 @@ impl Worker {
         .map_err(|e| Stop::internal("the transcription thread failed", e))?;
         match joined {
             Ok(Ok(t)) => Ok(t),
+            Ok(Err(EngineError::Invalid(msg))) => Err(Stop::input(msg)),
             Ok(Err(err)) => Err(Stop::Fail { code: "500", msg: format!("transcription failed: {err}") }),
             Err(panic) => {
                 let what = panic

@@ -10,6 +10,8 @@ mod helpers;
 mod auth;
 #[path = "api/callbacks.rs"]
 mod callbacks;
+#[path = "api/capabilities.rs"]
+mod capabilities;
 #[path = "api/dialects.rs"]
 mod dialects;
 #[path = "api/downloads.rs"]

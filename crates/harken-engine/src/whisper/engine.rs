@@ -396,6 +396,14 @@ impl WhisperEngine {
 
 impl SpeechEngine for WhisperEngine {
     fn transcribe(&self, samples: &[f32], options: &TranscribeOptions, progress: Progress<'_>) -> Result<Transcript, EngineError> {
+        if options.diarize && self.diarizer.is_none() {
+            // Words without the speaker labels asked for would pass for one speaker talking.
+            return Err(EngineError::Invalid(
+                "diarize: speaker labels are unavailable here: the speaker model is not installed (the operator \
+                 can run `harken models fetch resemblyzer`); ask again without speaker labels"
+                    .to_owned(),
+            ));
+        }
         let mut options = options.clone();
         if let Some(requested) = options.language.take().filter(|l| !l.trim().is_empty()) {
             let code = normalize_language_code(&requested)
