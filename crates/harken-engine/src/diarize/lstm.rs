@@ -15,6 +15,8 @@ mod tests;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
+#[cfg(target_arch = "x86_64")]
+use crate::diarize::avx2::Kernel;
 use crate::diarize::campp::layers::Weights;
 use crate::diarize::encoder::{sigmoid, tanh};
 use crate::diarize::weights::Tensor;
@@ -34,6 +36,13 @@ pub(crate) struct Direction {
     packed: Option<avx2::Packed>,
     /// Input and recurrent biases summed.
     bias: Vec<f32>,
+}
+
+/// The weights packed for [`avx2`]'s kernels.
+#[cfg(target_arch = "x86_64")]
+fn pack(w_in: &Array2<f32>, w_rec: &Array2<f32>, bias: &[f32], kernel: Kernel) -> Option<avx2::Packed> {
+    let layout = "standard layout";
+    avx2::Packed::new(w_in.as_slice().expect(layout), w_rec.as_slice().expect(layout), bias, kernel)
 }
 
 /// A PyTorch `[rows][cols]` weight, transposed for `x · w`.
@@ -68,11 +77,7 @@ impl Direction {
         let hidden = w_rec.nrows();
         assert_eq!((w_in.ncols(), w_rec.ncols(), bias.len()), (4 * hidden, 4 * hidden, 4 * hidden), "gate widths");
         #[cfg(target_arch = "x86_64")]
-        let packed = avx2::Packed::new(
-            w_in.as_slice().expect("standard layout"),
-            w_rec.as_slice().expect("standard layout"),
-            &bias,
-        );
+        let packed = Kernel::detect().and_then(|kernel| pack(&w_in, &w_rec, &bias, kernel));
         Direction {
             hidden,
             w_in,
@@ -81,6 +86,13 @@ impl Direction {
             packed,
             bias,
         }
+    }
+
+    /// The same direction on `kernel` (`None`: the portable path), to test each path.
+    #[cfg(all(test, target_arch = "x86_64"))]
+    pub(crate) fn on_kernel(self, kernel: Option<Kernel>) -> Self {
+        let packed = kernel.and_then(|kernel| pack(&self.w_in, &self.w_rec, &self.bias, kernel));
+        Direction { packed, ..self }
     }
 
     /// The same direction without the AVX2 path, to test the portable one.

@@ -19,7 +19,7 @@ use std::arch::x86_64::*;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::diarize::avx2::{available, products, Matrix, ROWS};
+use crate::diarize::avx2::{available, products, products_wide, Kernel, Matrix, ROWS, ROWS_AVX2};
 use crate::diarize::encoder::{TANH_CLAMP, TANH_P, TANH_Q};
 
 /// Hidden units per block: one 256-bit vector.
@@ -61,8 +61,8 @@ fn pack(w: &[f32], k: usize, hidden: usize) -> Vec<f32> {
 
 impl Packed {
     /// `None` without AVX2 and FMA. `w_in`: `inputs × 4H`; `w_rec`: `H × 4H`, row-major;
-    /// `bias`: `4H`.
-    pub(super) fn new(w_in: &[f32], w_rec: &[f32], bias: &[f32]) -> Option<Self> {
+    /// `bias`: `4H`. Both products run on `kernel`.
+    pub(super) fn new(w_in: &[f32], w_rec: &[f32], bias: &[f32], kernel: Kernel) -> Option<Self> {
         let gates = bias.len();
         let (hidden, inputs) = (gates / 4, w_in.len() / gates);
         assert!(hidden.is_multiple_of(UNITS), "{hidden} units: not whole blocks of {UNITS}");
@@ -71,7 +71,7 @@ impl Packed {
             let blocked: Vec<Vec<f32>> = w.chunks_exact(gates).map(|row| pack(row, 1, hidden)).collect();
             blocked.concat()
         };
-        let w_in = Matrix::new(&by_rows(w_in), inputs, &pack(bias, 1, hidden))?;
+        let w_in = Matrix::with_kernel(&by_rows(w_in), inputs, &pack(bias, 1, hidden), kernel)?;
         Some(Packed { inputs, hidden, w_in, w_rec: pack(w_rec, hidden, hidden) })
     }
 
@@ -112,9 +112,15 @@ impl Packed {
                 for (k, p) in pre_rows.iter_mut().enumerate() {
                     *p = pre[(k * steps + i) * gates..][..gates].as_ptr();
                 }
-                // SAFETY: AVX2 and FMA are present; each of the `chunks` pointers starts a row of
-                // 4H in `pre`; `h`, `c` and `h_next` are `chunks × H`; `w_rec` is `[H / 8][H][32]`.
-                unsafe { step_avx2(&self.w_rec, hidden, &pre_rows, &h, &mut c, &mut h_next) };
+                // SAFETY: AVX2 and FMA are present (and AVX-512F for `Wide`: `Kernel::detect`);
+                // each of the `chunks` pointers starts a row of 4H in `pre`; `h`, `c` and `h_next`
+                // are `chunks × H`; `w_rec` is `[H / 8][H][32]`.
+                unsafe {
+                    match self.w_in.kernel() {
+                        Kernel::Wide => step_wide(&self.w_rec, hidden, &pre_rows, &h, &mut c, &mut h_next),
+                        Kernel::Avx2 => step_avx2(&self.w_rec, hidden, &pre_rows, &h, &mut c, &mut h_next),
+                    }
+                }
                 std::mem::swap(&mut h, &mut h_next);
                 for (k, h) in h.chunks_exact(hidden).enumerate() {
                     out.row_mut(k * len + first + i).assign(&ndarray::aview1(h));
@@ -127,33 +133,73 @@ impl Packed {
 /// One step of `pre.len()` sequences: gates = pre + h · w_rec, then the cell and hidden updates.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn step_avx2(w: &[f32], hidden: usize, pre: &[*const f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
-    let rows = pre.len();
+    // 2 + 2 for the last 4 rows: two tiles of 8 accumulators hide the FMA latency better than 3 + 1.
+    let rows = |left: usize| if left == 4 { 2 } else { left.min(ROWS_AVX2) };
+    step_tiles(w, hidden, pre, h, c, h_next, rows, |r, t| match r {
+        1 => cell(products::<1, 4>(t.a, hidden, t.w, t.init), t.c, t.h),
+        2 => cell(products::<2, 4>(t.a, hidden, t.w, t.init), t.c, t.h),
+        _ => cell(products::<3, 4>(t.a, hidden, t.w, t.init), t.c, t.h),
+    })
+}
+
+/// [`step_avx2`] on [`products_wide`].
+#[target_feature(enable = "avx512f")]
+unsafe fn step_wide(w: &[f32], hidden: usize, pre: &[*const f32], h: &[f32], c: &mut [f32], h_next: &mut [f32]) {
+    let rows = |left: usize| left.min(ROWS);
+    step_tiles(w, hidden, pre, h, c, h_next, rows, |r, t| match r {
+        1 => cell(products_wide::<1>(t.a, hidden, t.w, t.init), t.c, t.h),
+        2 => cell(products_wide::<2>(t.a, hidden, t.w, t.init), t.c, t.h),
+        3 => cell(products_wide::<3>(t.a, hidden, t.w, t.init), t.c, t.h),
+        4 => cell(products_wide::<4>(t.a, hidden, t.w, t.init), t.c, t.h),
+        5 => cell(products_wide::<5>(t.a, hidden, t.w, t.init), t.c, t.h),
+        _ => cell(products_wide::<6>(t.a, hidden, t.w, t.init), t.c, t.h),
+    })
+}
+
+/// A tile of a step: the rows' hidden states, the block's recurrent weights, the rows' input
+/// projections (where the gates' sums start), and the rows' cell and next hidden states.
+struct StepTile {
+    a: [*const f32; ROWS],
+    w: *const f32,
+    init: [*const f32; ROWS],
+    c: [*mut f32; ROWS],
+    h: [*mut f32; ROWS],
+}
+
+/// Calls `run(r, tile)` on every block of 8 units and every tile of rows, `rows(left)` rows a
+/// tile when `left` are left.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn step_tiles(
+    w: &[f32],
+    hidden: usize,
+    pre: &[*const f32],
+    h: &[f32],
+    c: &mut [f32],
+    h_next: &mut [f32],
+    rows: impl Fn(usize) -> usize,
+    mut run: impl FnMut(usize, &StepTile),
+) {
+    let count = pre.len();
     let (w, h, c, h_next) = (w.as_ptr(), h.as_ptr(), c.as_mut_ptr(), h_next.as_mut_ptr());
     for block in 0..hidden / UNITS {
         let w = w.add(block * hidden * BLOCK);
         let mut row = 0;
-        while row < rows {
-            let r = tile_rows(rows - row);
+        while row < count {
+            let r = rows(count - row);
             let at = |i: usize| row + i.min(r - 1);
-            let a3 = [h.add(at(0) * hidden), h.add(at(1) * hidden), h.add(at(2) * hidden)];
-            let init = [pre[at(0)].add(block * BLOCK), pre[at(1)].add(block * BLOCK), pre[at(2)].add(block * BLOCK)];
             let state = |i: usize| at(i) * hidden + block * UNITS;
-            let c3 = [c.add(state(0)), c.add(state(1)), c.add(state(2))];
-            let h3 = [h_next.add(state(0)), h_next.add(state(1)), h_next.add(state(2))];
-            match r {
-                1 => cell(products::<1, 4>(a3, hidden, w, init), c3, h3),
-                2 => cell(products::<2, 4>(a3, hidden, w, init), c3, h3),
-                _ => cell(products::<ROWS, 4>(a3, hidden, w, init), c3, h3),
-            }
+            let tile = StepTile {
+                a: std::array::from_fn(|i| h.add(at(i) * hidden)),
+                w,
+                init: std::array::from_fn(|i| pre[at(i)].add(block * BLOCK)),
+                c: std::array::from_fn(|i| c.add(state(i))),
+                h: std::array::from_fn(|i| h_next.add(state(i))),
+            };
+            run(r, &tile);
             row += r;
         }
     }
-}
-
-/// Rows for the next tile when `left` remain: 3, except 2 + 2 for the last 4 (two tiles of 8
-/// accumulators hide the FMA latency better than 3 + 1).
-fn tile_rows(left: usize) -> usize {
-    if left == 4 { 2 } else { left.min(ROWS) }
 }
 
 /// The LSTM cell on the gates of `R` rows: updates `c[r]` and writes `h[r]` (8 units each).

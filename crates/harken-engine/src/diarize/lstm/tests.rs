@@ -1,4 +1,4 @@
-//! The AVX2 path against the portable one, on made-up weights.
+//! The AVX2 and AVX-512 paths against the portable one, on made-up weights.
 
 use ndarray::Array2;
 
@@ -17,9 +17,9 @@ fn noise(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 
 #[test]
 #[cfg(target_arch = "x86_64")]
-fn avx2_matches_the_portable_path() {
+fn avx2_and_avx512_match_the_portable_path() {
     // The segmentation model's 128 units: 5 and 16 chunks, tiles of 3 + 2 and of
-    // 3 + 3 + 3 + 3 + 2 + 2 rows.
+    // 3 + 3 + 3 + 3 + 2 + 2 rows (AVX2), of 5 and of 6 + 6 + 4 rows (AVX-512).
     for chunks in [5, 16] {
         compare(60, 128, chunks, 9);
     }
@@ -38,19 +38,22 @@ fn compare(inputs: usize, hidden: usize, chunks: usize, len: usize) {
     // Smaller recurrent weights for more units, so the states neither saturate nor vanish.
     let scale = 0.3 * (128.0 / hidden as f32).sqrt();
     let w_rec = Array2::from_shape_vec((hidden, gates), noise(hidden * gates, 2, scale)).unwrap();
-    let fast = Direction::new(w_in, w_rec, noise(gates, 3, 0.5));
-    if fast.packed.is_none() {
+    let mut fast = Direction::new(w_in, w_rec, noise(gates, 3, 0.5));
+    let kernels = crate::diarize::avx2::tests::kernels();
+    if kernels.is_empty() {
         eprintln!("no AVX2 + FMA here: only the portable path exists");
-        return;
     }
     let x = Array2::from_shape_vec((chunks * len, inputs), noise(chunks * len * inputs, 4, 1.0)).unwrap();
-    for reverse in [false, true] {
-        let mut a = Array2::<f32>::zeros((chunks * len, hidden));
-        let mut b = a.clone();
-        fast.run(x.view(), chunks, len, reverse, a.view_mut());
-        fast.run_portable(x.view(), chunks, len, reverse, b.view_mut());
-        let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "{hidden} units: hidden states differ by up to {worst} (reverse: {reverse})");
-        assert!(a.iter().any(|&v| v.abs() > 0.1), "the states are not all near zero");
+    for kernel in kernels {
+        fast = fast.on_kernel(Some(kernel));
+        for reverse in [false, true] {
+            let mut a = Array2::<f32>::zeros((chunks * len, hidden));
+            let mut b = a.clone();
+            fast.run(x.view(), chunks, len, reverse, a.view_mut());
+            fast.run_portable(x.view(), chunks, len, reverse, b.view_mut());
+            let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{kernel:?}, {hidden} units: states differ by up to {worst} (reverse: {reverse})");
+            assert!(a.iter().any(|&v| v.abs() > 0.1), "the states are not all near zero");
+        }
     }
 }
