@@ -44,9 +44,11 @@ fn compare(inputs: usize, hidden: usize, chunks: usize, len: usize) {
         eprintln!("no AVX2 + FMA here: only the portable path exists");
     }
     let x = Array2::from_shape_vec((chunks * len, inputs), noise(chunks * len * inputs, 4, 1.0)).unwrap();
+    // The kernels add the same products in the same order: the same states to the bit.
+    let mut first: Vec<Array2<f32>> = Vec::new();
     for kernel in kernels {
         fast = fast.on_kernel(Some(kernel));
-        for reverse in [false, true] {
+        for (i, reverse) in [false, true].into_iter().enumerate() {
             let mut a = Array2::<f32>::zeros((chunks * len, hidden));
             let mut b = a.clone();
             fast.run(x.view(), chunks, len, reverse, a.view_mut());
@@ -54,6 +56,10 @@ fn compare(inputs: usize, hidden: usize, chunks: usize, len: usize) {
             let worst = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(worst < 1e-5, "{kernel:?}, {hidden} units: states differ by up to {worst} (reverse: {reverse})");
             assert!(a.iter().any(|&v| v.abs() > 0.1), "the states are not all near zero");
+            match first.get(i) {
+                Some(f) => assert!(f.iter().zip(&a).all(|(f, a)| f.to_bits() == a.to_bits()), "{kernel:?} differs"),
+                None => first.push(a),
+            }
         }
     }
 }
