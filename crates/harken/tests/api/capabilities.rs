@@ -49,11 +49,18 @@ async fn speaker_labels_without_the_speaker_model_are_refused_by_name() {
     let (heard, _) = recognised(&record);
     assert!(heard > 0, "transcribed without labels: {record}");
 
-    // ElevenLabs: in its own error shape, synchronously.
+    // ElevenLabs: in its own error shape.
     let wav = speech_wav(dir.path());
     let fields = [("model_id", "scribe_v1"), ("diarize", "true")];
     let req = client().post(format!("{}/v1/speech-to-text", server.base)).header("xi-api-key", &key);
     let (status, body) = send(req.multipart(form(&fields, Some(&wav)))).await;
     assert_eq!((status, body["detail"]["status"].as_str()), (422, Some("invalid_parameters")), "{body}");
     assert!(body["detail"]["message"].as_str().unwrap().starts_with(unavailable), "{body}");
+
+    // OpenAI: `diarized_json` is the request for speaker labels.
+    let fields = [("model", "gpt-4o-transcribe-diarize"), ("response_format", "diarized_json")];
+    let req = client().post(format!("{}/v1/audio/transcriptions", server.base)).bearer_auth(&key);
+    let (status, body) = send(req.multipart(form(&fields, Some(&wav)))).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("invalid_request_error")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with(unavailable), "{body}");
 }
