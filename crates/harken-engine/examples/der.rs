@@ -7,7 +7,7 @@
 //! reference itself with one speaker kept wherever several overlap: what any output with one
 //! speaker per word must at least lose), estimated and true speaker counts, and the real-time
 //! factor of diarization alone (VAD excluded, timed separately).
-//! `--oracle-count` passes the true speaker count as `num_speakers`; `--oracle-vad` replaces VAD
+//! `--oracle-count` passes the true speaker count as `num_speakers` (a ceiling on the count); `--oracle-vad` replaces VAD
 //! by the reference speech regions, leaving only the speaker errors (confusion, and the overlap
 //! a one-speaker-at-a-time output must miss); `--tight-vad` uses `diarization_regions` (VAD
 //! without padding, split at 0.3 s pauses) instead of the engine's padded regions;

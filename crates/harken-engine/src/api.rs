@@ -11,7 +11,8 @@ pub struct TranscribeOptions {
     pub language: Option<String>,
     /// Label words with `speaker_N`.
     pub diarize: bool,
-    /// Known number of speakers, when the caller knows it.
+    /// The most speakers to label (ElevenLabs' `num_speakers`, "the maximum amount of speakers
+    /// talking"): the count is still estimated, and capped at this.
     pub num_speakers: Option<usize>,
     /// Emit `audio_event` items such as `(laughter)`.
     pub tag_audio_events: bool,
@@ -22,7 +23,7 @@ pub struct TranscribeOptions {
     /// `None` or 0: beam search, with temperature fallback on repetitive or improbable output.
     pub temperature: Option<f32>,
     /// Speaker clustering threshold (ElevenLabs' `diarization_threshold`, 0.1 to 0.4; higher
-    /// gives fewer speakers). Used only when `num_speakers` is not given.
+    /// gives fewer speakers). ElevenLabs takes it only without `num_speakers`.
     pub diarization_threshold: Option<f32>,
     /// Speakers to name by their voice (OpenAI's `known_speaker_names[]` with
     /// `known_speaker_references[]`): a diarized speaker who sounds like one of them takes

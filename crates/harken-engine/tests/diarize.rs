@@ -163,6 +163,22 @@ fn one_voice_alone_is_one_speaker() {
     assert!(split.is_empty(), "one voice counted as several (or none): {split:?}");
 }
 
+/// `num_speakers` is the most speakers, as ElevenLabs defines it: a dialogue of two with room
+/// for five keeps two, a reader alone with room for three stays one, and two voices allowed
+/// one are one.
+#[test]
+fn num_speakers_is_a_ceiling() {
+    let bench = load(EncoderKind::DEFAULT);
+    let testdata = eval::testdata_dir();
+    let decode = |file: &str| harken_audio::decode_file(&testdata.join(file)).expect("decoding").samples;
+    let dialogue = decode("diar/pyannote_sample.wav");
+    for (most, expected) in [(None, 2), (Some(5), 2), (Some(2), 2), (Some(1), 1)] {
+        assert_eq!(speakers(&bench.run(&dialogue, most)), expected, "pyannote_sample, at most {most:?}");
+    }
+    let reader = decode("asr/librispeech_test-clean_triton_1221-135766-0001.wav");
+    assert_eq!(speakers(&bench.run(&reader, Some(3))), 1, "one reader, at most 3");
+}
+
 /// A 15-minute meeting of five read voices (40 / 30 / 20 / 7 / 3 % of the turns,
 /// `synthetic::meetings`): all five found, the error near what short conversations score.
 /// Measured: 10.9 % (confusion 3.2), 5/5 (docs/DIARIZATION.md, "Long meetings").

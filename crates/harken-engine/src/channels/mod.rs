@@ -40,8 +40,8 @@ const MAX_VOICE_CHANNELS: usize = 5;
 /// Transcribes a recording given as one 16 kHz signal per channel (all of one length). With
 /// `diarize` on and channels that hold different voices, each channel is transcribed apart from
 /// the others and its words are one speaker, numbered in order of first appearance; a
-/// `num_speakers` hint other than the channel count asks for ordinary diarization of the mix
-/// instead. Otherwise the channels are averaged and transcribed as one.
+/// `num_speakers` below the channel count asks for ordinary diarization of the mix instead.
+/// Otherwise the channels are averaged and transcribed as one.
 ///
 /// Speakers who sound like one of `options.known_speakers` then take its name.
 pub fn transcribe_channels(
@@ -72,7 +72,7 @@ fn transcribe_voices(
     }
     let split = options.diarize
         && (2..=MAX_VOICE_CHANNELS).contains(&channels.len())
-        && options.num_speakers.is_none_or(|k| k == channels.len())
+        && options.num_speakers.is_none_or(|most| most >= channels.len())
         && voices_apart(channels);
     if !split {
         return engine.transcribe(&downmix(channels), options, progress);

@@ -26,14 +26,14 @@ pub(crate) struct ClusterParams {
     /// below this. Tuned on the `diar` clips and synthetic conversations (0.6–0.65 best; 0.7
     /// and up splits speakers, 0.55 and below merges them).
     pub(crate) threshold: f32,
-    /// Without a requested count, clusters holding less than this fraction of the windows
-    /// (noise, laughter, a cough) are folded into their closest neighbour.
+    /// Clusters holding less than this fraction of the windows (noise, laughter, a cough) are
+    /// folded into their closest neighbour.
     pub(crate) min_fraction: f32,
-    /// Without a requested count, at least this many speakers: what the segmentation model
+    /// At least this many speakers, unless the caller allows fewer: what the segmentation model
     /// heard talk within one 10 s stretch, a count the embeddings cannot argue away.
     pub(crate) min_speakers: usize,
-    /// At most this many speakers, requested or counted: 32 (ElevenLabs' limit), or 1 when the
-    /// segmentation model hears only one voice in the recording.
+    /// At most this many speakers counted: 32 (ElevenLabs' limit), or 1 when the segmentation
+    /// model hears only one voice in the recording.
     pub(crate) max_speakers: usize,
     /// Above this many windows, an even subsample of this size is clustered and the other
     /// windows join the closest centroid: the distance matrix is n² floats (16 MB at 2 000,
@@ -49,9 +49,12 @@ impl Default for ClusterParams {
     }
 }
 
-/// A cluster index per embedding, `0..k` without gaps. `num_speakers` forces `k` (as far as
-/// there are embeddings).
-pub(crate) fn cluster(emb: &[Vec<f32>], num_speakers: Option<usize>, p: &ClusterParams) -> Vec<usize> {
+/// A cluster index per embedding, `0..k` without gaps: `k` counted, then at most `at_most`
+/// (ElevenLabs' `num_speakers`: "the maximum amount of speakers"). A ceiling rather than a
+/// count to force: forced to the true count, the `diar` clips' few-word speakers split the
+/// main ones (DER 40.7 → 47.5 %), and a count set too high splits every voice
+/// (docs/DIARIZATION.md, "`num_speakers` is a ceiling").
+pub(crate) fn cluster(emb: &[Vec<f32>], at_most: Option<usize>, p: &ClusterParams) -> Vec<usize> {
     let n = emb.len();
     if n <= 1 {
         return vec![0; n];
@@ -59,16 +62,11 @@ pub(crate) fn cluster(emb: &[Vec<f32>], num_speakers: Option<usize>, p: &Cluster
     let cap = p.max_clustered.max(2);
     let sample: Vec<usize> = if n > cap { (0..cap).map(|i| i * n / cap).collect() } else { (0..n).collect() };
     let sub: Vec<&[f32]> = sample.iter().map(|&i| emb[i].as_slice()).collect();
-    let target = num_speakers.map(|k| k.clamp(1, p.max_speakers));
     let all: Vec<&[f32]> = emb.iter().map(Vec::as_slice).collect();
     let known: Vec<bool> = (0..n).map(|i| n <= cap || sample.binary_search(&i).is_ok()).collect();
-    let k = match target {
-        Some(k) => k,
-        None => {
-            let counted = refine(&all, spread(&sample, &ahc(&sub, p), n), &known);
-            count(&fold_small(&all, counted, p.min_fraction)).max(p.min_speakers).min(p.max_speakers)
-        }
-    };
+    let counted = refine(&all, spread(&sample, &ahc(&sub, p), n), &known);
+    let k = count(&fold_small(&all, counted, p.min_fraction)).max(p.min_speakers).min(p.max_speakers);
+    let k = at_most.map_or(k, |most| k.min(most.max(1)));
     compact(refine(&all, spread(&sample, &ward(&sub, k), n), &known))
 }
 
@@ -357,15 +355,15 @@ mod tests {
     }
 
     #[test]
-    fn the_requested_count_is_honoured() {
+    fn a_requested_count_is_the_most_speakers() {
         let mut rng = Rng(3);
         let (emb, truth) = speakers(4, 10, 0.3, &mut rng);
         let p = ClusterParams::default();
         assert_eq!(cluster(&emb, Some(4), &p), truth);
         assert_eq!(count(&cluster(&emb, Some(2), &p)), 2);
         assert_eq!(count(&cluster(&emb, Some(1), &p)), 1);
-        // Asking for more speakers than there are makes them up from the noise, as asked.
-        assert_eq!(count(&cluster(&emb, Some(6), &p)), 6);
+        // Allowing more speakers than there are makes none up from the noise.
+        assert_eq!(cluster(&emb, Some(6), &p), truth);
     }
 
     #[test]

@@ -296,8 +296,8 @@ impl Diarizer {
     }
 
     /// Speaker turns of 16 kHz mono `samples`, within the half-open sample spans `speech`
-    /// (sorted, from VAD). `num_speakers` fixes the number of speakers; otherwise it is
-    /// estimated (1 to 32), more readily merged the higher `threshold` (ElevenLabs'
+    /// (sorted, from VAD). The number of speakers is estimated (1 to 32, at most
+    /// `num_speakers`), more readily merged the higher `threshold` (ElevenLabs'
     /// `diarization_threshold`, 0.1 to 0.4) is. No speech gives no turns.
     pub(crate) fn diarize(
         &self,
@@ -324,7 +324,7 @@ impl Diarizer {
         let step = ((self.params.segment_step_s * SAMPLE_RATE as f64) as usize).max(SAMPLE_RATE as usize);
         let activity = self.segmenter.as_ref().map(|seg| seg.activity_in(samples, &speech, step));
         let second_voice_s = activity.as_deref().map(segment::second_voice_alone_s);
-        if let (Some(activity), None) = (&activity, num_speakers) {
+        if let Some(activity) = &activity {
             cluster_params.min_speakers = segment::speakers_heard_alone(activity, SEGMENT_MIN_SOLO_S);
             if second_voice_s.is_some_and(|s| s < SEGMENT_ONE_VOICE_S) {
                 cluster_params.max_speakers = 1;

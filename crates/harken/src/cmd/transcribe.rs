@@ -79,7 +79,8 @@ pub struct Args {
     pub diarize: bool,
     #[arg(long, hide = true)]
     pub no_diarize: bool,
-    /// Number of speakers, when known (implies --diarize).
+    /// The most speakers to label, as ElevenLabs' num_speakers: the count is still estimated,
+    /// then capped at this (implies --diarize).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub num_speakers: Option<u16>,
     /// A speaker to name by voice, as NAME=FILE: FILE is a few seconds of that person talking;
