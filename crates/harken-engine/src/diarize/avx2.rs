@@ -267,6 +267,8 @@ impl Matrix {
     ) {
         let width = self.v * LANES;
         let (a, out) = (a.as_ptr(), out.as_mut_ptr());
+        // Where the sums so far are copied when the block is wider than what is left of a row.
+        let mut partial = [[0.0f32; 5 * LANES]; ROWS];
         for panel in (0..rows).step_by(PANEL) {
             let end = rows.min(panel + PANEL);
             for block in 0..self.n.div_ceil(width) {
@@ -283,8 +285,7 @@ impl Matrix {
                         let dst: [*mut f32; ROWS] =
                             std::array::from_fn(|i| out.add(at(i) * out_stride + block * width));
                         // The first rows of weights start from the bias, later ones from the sum
-                        // so far (copied when the block is wider than what is left of the row).
-                        let mut partial = [[0.0f32; 5 * LANES]; ROWS];
+                        // so far (copied into `partial` when the block is wider than the row).
                         let init = if depth == 0 {
                             [self.bias.as_ptr().add(block * width); ROWS]
                         } else if cols < width {

@@ -400,7 +400,8 @@ impl SpeechEngine for WhisperEngine {
             // Words without the speaker labels asked for would pass for one speaker talking.
             return Err(EngineError::Invalid(
                 "diarize: speaker labels are unavailable here: the speaker model is not installed (the operator \
-                 can run `harken models fetch resemblyzer`); ask again without speaker labels"
+                 can run `harken models fetch resemblyzer`, or `campplus` for that encoder); ask again without \
+                 speaker labels"
                     .to_owned(),
             ));
         }
