@@ -1,4 +1,6 @@
-//! `GET /healthz`: liveness plus whether the node takes new tasks.
+//! `GET /healthz`: liveness, whether the node takes new tasks, and whether its workers can label
+//! speakers (`diarization`: false when the speaker model could not be loaded, which otherwise
+//! shows only as refused requests; null on a node without workers).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -14,5 +16,5 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn get_health(State(state): State<AppState>) -> Json<Envelope<Value>> {
     let status = if state.is_draining() { "draining" } else { "ok" };
-    Json(Envelope::success(json!({"status": status, "model": &*state.model_name})))
+    Json(Envelope::success(json!({"status": status, "model": &*state.model_name, "diarization": state.diarization})))
 }

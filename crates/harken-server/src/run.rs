@@ -48,7 +48,8 @@ pub async fn run(
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
     let blobs = config.blobs().context("opening the object store")?;
     let files_at = blobs.describe().to_owned();
-    let state = AppState::new(store, config, engine.model_name(), blobs);
+    let mut state = AppState::new(store, config, engine.model_name(), blobs);
+    state.diarization = role.runs_workers().then(|| engine.supports_diarization());
     tracing::info!(config = ?state.config, model = engine.model_name(), node = %node, role = ?role, files = %files_at, "starting");
 
     let cancel = CancellationToken::new();

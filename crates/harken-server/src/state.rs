@@ -21,6 +21,8 @@ pub struct AppState {
     /// Woken when a task ends with a callback to deliver.
     pub(crate) callback_added: Arc<Notify>,
     pub(crate) model_name: Arc<str>,
+    /// Whether this node's workers can label speakers; `None` on a node without workers.
+    pub(crate) diarization: Option<bool>,
     /// Free places for synchronous dialect requests (`--max-sync-requests`).
     pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
     /// Uploaded files (Kie.ai file API) and the object store holding every stored byte.
@@ -49,6 +51,7 @@ impl AppState {
             task_added: Arc::new(Notify::new()),
             callback_added: Arc::new(Notify::new()),
             model_name: model_name.into(),
+            diarization: None,
             sync_slots,
             files,
             metrics: Arc::default(),

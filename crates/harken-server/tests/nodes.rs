@@ -263,6 +263,9 @@ async fn files_received_by_the_api_node_are_read_by_a_worker_through_s3() {
     }
     let health: Value = reqwest::get(format!("{}/healthz", worker.base())).await.unwrap().json().await.unwrap();
     assert_eq!(health["data"]["status"], "ok", "{health}");
+    assert_eq!(health["data"]["diarization"], false, "the stand-in engine labels no speakers: {health}");
+    let health: Value = reqwest::get(format!("{base}/healthz")).await.unwrap().json().await.unwrap();
+    assert_eq!(health["data"]["diarization"], Value::Null, "a node without workers: {health}");
     let api_on_worker = reqwest::Client::new()
         .post(format!("{}/api/v1/jobs/createTask", worker.base()))
         .bearer_auth(&key)

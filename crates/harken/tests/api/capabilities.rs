@@ -33,6 +33,9 @@ async fn speaker_labels_without_the_speaker_model_are_refused_by_name() {
     let key = server.key(10.0, None);
     let host = AudioHost::start().await;
     let unavailable = "diarize: speaker labels are unavailable here: the speaker model is not installed";
+    let health: serde_json::Value =
+        client().get(format!("{}/healthz", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["data"]["diarization"], false, "{health}");
 
     // Kie.ai: `diarize` is on unless the body turns it off.
     let id = server.submit(&key, &task_body(&host.url("/speech.wav"), None)).await;

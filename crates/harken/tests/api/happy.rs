@@ -69,6 +69,8 @@ async fn a_voice_per_channel_is_one_speaker() {
     let stereo = std::fs::read(crate::dialects::stereo_wav(dir.path())).unwrap();
     let host = AudioHost::start_with(vec![("/stereo.wav", stereo)]).await;
     let server = Harken::start(dir.path(), &[]);
+    let health: Value = reqwest::get(format!("{}/healthz", server.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(health["data"]["diarization"], true, "{health}");
     let key = server.key(100.0, None);
     let id = server.submit(&key, &task_body(&host.url("/stereo.wav"), None)).await;
     let (record, _) = server.wait_final(&key, &id, Duration::from_secs(300)).await;
